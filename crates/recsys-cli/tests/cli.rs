@@ -1,0 +1,246 @@
+//! The command-line contract: exit codes, messages naming file and line, JSON on stdout.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn recsys(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recsys"))
+        .args(args)
+        .output()
+        .expect("runs recsys")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The last line of stdout as JSON.
+fn json(o: &Output) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last = out.lines().last().unwrap_or("");
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {}", stderr(o)))
+}
+
+/// Fails unless the command exited non-zero, without a panic, with all `needles` in stderr.
+fn assert_fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected exit code 1 (a clean error), stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn stats_json_on_synthetic_default() {
+    let o = recsys(&["data", "stats", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["users"], 943);
+    assert_eq!(v["items"], 1682);
+    assert_eq!(v["ratings"], 100_000);
+    assert!(v["top_items"][0]["title"].is_string());
+}
+
+#[test]
+fn stats_table_and_real_ml100k() {
+    let Some(dir) = std::env::var_os("RECSYS_DATA_DIR").map(|d| Path::new(&d).join("ml-100k"))
+    else {
+        eprintln!("SKIP stats_table_and_real_ml100k: RECSYS_DATA_DIR is not set");
+        return;
+    };
+    let d = dir.display().to_string();
+    let o = recsys(&["data", "stats", "--data", &d, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        (
+            v["users"].as_u64(),
+            v["items"].as_u64(),
+            v["ratings"].as_u64()
+        ),
+        (Some(943), Some(1682), Some(100_000))
+    );
+    assert_eq!(v["top_items"][0]["title"], "Star Wars (1977)");
+    assert_eq!(v["top_items"][0]["count"], 583);
+    let o = recsys(&["data", "stats", "--data", &d]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Star Wars (1977)") && out.contains("943"),
+        "{out}"
+    );
+}
+
+#[test]
+fn split_filter_synth_write_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let o = recsys(&[
+        "data", "synth", "--preset", "100k", "--seed", "3", "--out", &d, "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["ratings"], 100_000);
+    let out = dir.path().join("split").display().to_string();
+    let o = recsys(&[
+        "data",
+        "split",
+        "--data",
+        &d,
+        "--method",
+        "stratified",
+        "--valid",
+        "0.1",
+        "--test",
+        "0.2",
+        "--out",
+        &out,
+        "--test-negatives",
+        "99",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        v["train"].as_u64().unwrap() + v["valid"].as_u64().unwrap() + v["test"].as_u64().unwrap(),
+        100_000
+    );
+    // The written parts load back as generic CSV files with a header.
+    let train = dir.path().join("split/train.csv").display().to_string();
+    let o = recsys(&[
+        "data",
+        "stats",
+        "--data",
+        &train,
+        "--header",
+        "--columns",
+        "0,1,2,3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["ratings"], v["train"]);
+    let filtered = dir.path().join("f.csv").display().to_string();
+    let o = recsys(&[
+        "data",
+        "filter",
+        "--data",
+        &d,
+        "--min-item-ratings",
+        "20",
+        "--out",
+        &filtered,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json(&o)["after"]["items"].as_u64().unwrap() < 1682);
+}
+
+#[test]
+fn bad_input_fails_cleanly_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // Missing file.
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", "/no/such/u.data"]),
+        &["/no/such/u.data"],
+    );
+    // Unknown format.
+    let f = write(p, "r.xyz", b"1 2 3\n");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["r.xyz", "unknown format"],
+    );
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f, "--format", "ml-99"]),
+        &["unknown format \"ml-99\""],
+    );
+    // Wrong column count, non-numeric field, rating outside the scale.
+    let f = write(p, "u.data", b"1\t2\t3\t4\n1\t3\t4\n");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["u.data:2:", "expected 4 fields"],
+    );
+    let f = write(p, "u.data", b"1\t2\t3\t4\n1\tx\t4\t5\n");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["u.data:2:", "item id"],
+    );
+    let f = write(p, "u.data", b"1\t2\t9\t4\n");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["u.data:1:", "outside the declared scale"],
+    );
+    // Empty, header only.
+    let f = write(p, "u.data", b"");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["u.data", "empty"],
+    );
+    let f = write(p, "ratings.csv", b"userId,movieId,rating,timestamp\n");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["ratings.csv", "header only"],
+    );
+    // Invalid UTF-8 in a UTF-8 file.
+    let release = tempfile::tempdir().unwrap();
+    write(
+        release.path(),
+        "ratings.csv",
+        b"userId,movieId,rating,timestamp\n1,1,4,1\n",
+    );
+    write(
+        release.path(),
+        "movies.csv",
+        b"movieId,title,genres\n1,T\xff,Drama\n",
+    );
+    let d = release.path().display().to_string();
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &d]),
+        &["movies.csv:2:", "UTF-8"],
+    );
+    // Duplicate pairs.
+    let f = write(p, "u.data", b"1\t2\t3\t4\n1\t2\t4\t5\n");
+    assert_fails_with(
+        &recsys(&["data", "stats", "--data", &f]),
+        &["u.data:2:", "again"],
+    );
+    assert!(
+        recsys(&["data", "stats", "--data", &f, "--duplicates", "last"])
+            .status
+            .success()
+    );
+    // A fold naming an id absent from the data.
+    let fold = tempfile::tempdir().unwrap();
+    write(fold.path(), "u.data", b"1\t1\t3\t1\n2\t1\t4\t2\n");
+    write(fold.path(), "u1.base", b"1\t1\t3\t1\n");
+    write(fold.path(), "u1.test", b"7\t1\t4\t2\n");
+    let d = fold.path().display().to_string();
+    assert_fails_with(
+        &recsys(&["data", "split", "--data", &d, "--method", "u1"]),
+        &["\"7\"", "u1.test:1"],
+    );
+    // Bad arguments.
+    assert_fails_with(
+        &recsys(&["data", "split", "--method", "sideways"]),
+        &["unknown split method"],
+    );
+    assert_fails_with(
+        &recsys(&["data", "split", "--valid", "0.7", "--test", "0.6"]),
+        &["larger than"],
+    );
+    assert_fails_with(&recsys(&["data", "fetch", "ml-30m"]), &["ml-30m"]);
+}

@@ -1,0 +1,177 @@
+//! Filters that drop rows (and then the users and items left without ratings), and rating
+//! normalisation with its inverse.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+use crate::interactions::{Dataset, IdMap, Interactions, Vocab, count};
+
+impl Dataset {
+    /// Keeps the rows for which `keep` is true and compacts the vocabularies to the users and
+    /// items that still have ratings (their order is kept). Titles follow their items.
+    pub fn retain(&self, mut keep: impl FnMut(usize) -> bool) -> Dataset {
+        let rows: Vec<usize> = (0..self.interactions.len()).filter(|&r| keep(r)).collect();
+        let sel = self.interactions.select(&rows);
+        let (user_map, user_raw) = compact(&sel.users, self.interactions.n_users, &self.ids.users);
+        let (item_map, item_raw) = compact(&sel.items, self.interactions.n_items, &self.ids.items);
+        let items = if self.items.is_empty() {
+            Vec::new()
+        } else {
+            (0..self.interactions.n_items)
+                .filter(|&i| item_map[i] != u32::MAX)
+                .map(|i| self.items[i].clone())
+                .collect()
+        };
+        let interactions = Interactions {
+            users: sel.users.iter().map(|&u| user_map[u as usize]).collect(),
+            items: sel.items.iter().map(|&i| item_map[i as usize]).collect(),
+            ratings: sel.ratings,
+            timestamps: sel.timestamps,
+            n_users: user_raw.len(),
+            n_items: item_raw.len(),
+        };
+        Dataset {
+            interactions,
+            ids: IdMap {
+                users: Vocab::from_raw(user_raw).expect("distinct ids"),
+                items: Vocab::from_raw(item_raw).expect("distinct ids"),
+            },
+            items,
+            scale: self.scale,
+            source: self.source.clone(),
+        }
+    }
+
+    /// Drops items with fewer than `min_item` ratings and users with fewer than `min_user`
+    /// (one pass each, items first, as the NeuMF notebook does). With `until_stable`, repeats
+    /// until every remaining user and item meets its minimum (the k-core).
+    pub fn min_counts(&self, min_user: u32, min_item: u32, until_stable: bool) -> Dataset {
+        let mut ds = self.clone();
+        loop {
+            let before = ds.interactions.len();
+            if min_item > 1 {
+                let c = ds.interactions.item_counts();
+                let items = &ds.interactions.items;
+                ds = ds.retain(|r| c[items[r] as usize] >= min_item);
+            }
+            if min_user > 1 {
+                let c = ds.interactions.user_counts();
+                let users = &ds.interactions.users;
+                ds = ds.retain(|r| c[users[r] as usize] >= min_user);
+            }
+            if !until_stable || ds.interactions.len() == before {
+                return ds;
+            }
+        }
+    }
+
+    /// Keeps the `n` users with the most ratings (ties: the lower index), as the AutoRec notebook
+    /// keeps the 60,000 most active users.
+    pub fn top_users(&self, n: usize) -> Dataset {
+        let c = self.interactions.user_counts();
+        let mut order: Vec<u32> = (0..c.len() as u32).collect();
+        order.sort_by(|&a, &b| c[b as usize].cmp(&c[a as usize]).then(a.cmp(&b)));
+        let mut keep = vec![false; c.len()];
+        for &u in order.iter().take(n) {
+            keep[u as usize] = true;
+        }
+        let users = &self.interactions.users;
+        self.retain(|r| keep[users[r] as usize])
+    }
+
+    /// Keeps the ratings above `threshold` (strictly, as the retrieval notebook keeps ratings > 3)
+    /// as implicit positives with rating 1.
+    pub fn implicit(&self, threshold: f32) -> Dataset {
+        let ratings = &self.interactions.ratings;
+        let mut ds = self.retain(|r| ratings[r] > threshold);
+        ds.interactions.ratings.iter_mut().for_each(|r| *r = 1.0);
+        ds.scale = (0.0, 1.0);
+        ds
+    }
+}
+
+/// Maps old indices to new ones (u32::MAX for dropped) and lists the kept raw ids.
+fn compact(col: &[u32], n: usize, vocab: &Vocab) -> (Vec<u32>, Vec<String>) {
+    let present = count(col, n);
+    let mut map = vec![u32::MAX; n];
+    let mut raw = Vec::new();
+    for k in 0..n {
+        if present[k] > 0 {
+            map[k] = raw.len() as u32;
+            raw.push(vocab.raw_id(k as u32).to_string());
+        }
+    }
+    (map, raw)
+}
+
+/// A rating normalisation and its inverse. Fitted on training ratings, saved with a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Normalizer {
+    /// Ratings unchanged.
+    None,
+    /// `r / max` (the ML-20M notebook divides by 5).
+    DivideByMax { max: f32 },
+    /// `(r - min) / (max - min)`, into [0, 1] (Keras version 4).
+    MinMax { min: f32, max: f32 },
+    /// `r - mean`.
+    MeanCentre { mean: f32 },
+}
+
+impl Normalizer {
+    /// Fits a normalisation named `none`, `max`, `min-max` or `mean` on `scale` and `ratings`.
+    pub fn fit(kind: &str, scale: (f32, f32), ratings: &[f32]) -> Result<Self> {
+        Ok(match kind {
+            "none" => Normalizer::None,
+            "max" | "divide-by-max" => Normalizer::DivideByMax { max: scale.1 },
+            "min-max" | "minmax" => {
+                if scale.1 <= scale.0 {
+                    return Err(DataError::Invalid(format!(
+                        "min-max needs max > min, got {scale:?}"
+                    )));
+                }
+                Normalizer::MinMax {
+                    min: scale.0,
+                    max: scale.1,
+                }
+            }
+            "mean" | "mean-centre" | "mean-center" => Normalizer::MeanCentre {
+                mean: if ratings.is_empty() {
+                    0.0
+                } else {
+                    (ratings.iter().map(|&r| r as f64).sum::<f64>() / ratings.len() as f64) as f32
+                },
+            },
+            other => {
+                return Err(DataError::Invalid(format!(
+                    "unknown normalisation {other:?}: expected none, max, min-max or mean"
+                )));
+            }
+        })
+    }
+
+    /// Normalises one rating.
+    pub fn forward(&self, r: f32) -> f32 {
+        match *self {
+            Normalizer::None => r,
+            Normalizer::DivideByMax { max } => r / max,
+            Normalizer::MinMax { min, max } => (r - min) / (max - min),
+            Normalizer::MeanCentre { mean } => r - mean,
+        }
+    }
+
+    /// Maps a normalised value back to the rating scale.
+    pub fn inverse(&self, v: f32) -> f32 {
+        match *self {
+            Normalizer::None => v,
+            Normalizer::DivideByMax { max } => v * max,
+            Normalizer::MinMax { min, max } => v * (max - min) + min,
+            Normalizer::MeanCentre { mean } => v + mean,
+        }
+    }
+
+    /// Normalises ratings in place.
+    pub fn apply(&self, ratings: &mut [f32]) {
+        ratings.iter_mut().for_each(|r| *r = self.forward(*r));
+    }
+}

@@ -1,0 +1,3 @@
+pub use recsys_data as data;
+pub use recsys_models as models;
+pub use recsys_train as train;

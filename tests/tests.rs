@@ -1,0 +1,5 @@
+//! Integration tests of the `recsys` library (one test binary, modules by topic).
+//! Quality tests read real MovieLens data from `$RECSYS_DATA_DIR` and print a note when it is absent.
+
+mod common;
+mod data;

@@ -1,0 +1,232 @@
+//! The benchmark harness. Every figure in BENCHMARKS.md comes from here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Which suite: load (more suites join as models land).
+    #[arg(long, default_value = "load")]
+    suite: String,
+    /// Synthetic scale for the load suite: 100k, 1m or 20m.
+    #[arg(long, default_value = "20m")]
+    scale: String,
+    /// Repetitions (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Also time pandas.read_csv on the same file (needs python3 with pandas).
+    #[arg(long)]
+    pandas: bool,
+    /// Where the synthetic files are kept between runs.
+    #[arg(long, default_value = "target/bench-data")]
+    data_dir: PathBuf,
+    /// JSON results file.
+    #[arg(long, default_value = "target/bench.json")]
+    out: PathBuf,
+    /// Update the matching section of BENCHMARKS.md.
+    #[arg(long)]
+    write_md: bool,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let results = match args.suite.as_str() {
+        "load" => load_suite(&args)?,
+        other => bail!("unknown suite {other:?}: expected load"),
+    };
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", args.out.display());
+    println!("{}", serde_json::to_string(&results)?);
+    if args.write_md {
+        write_markdown(&args.suite, &results)?;
+    }
+    Ok(())
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({"cpu": cpu, "cores": cores, "memory_gib": (mem_kb as f64 / 1048576.0).round(), "commit": commit})
+}
+
+fn load_suite(args: &BenchArgs) -> Result<Value> {
+    let dir = args.data_dir.join(format!("synthetic-{}", args.scale));
+    let file = dir.join("ratings.csv");
+    if !file.exists() {
+        std::fs::create_dir_all(&dir)?;
+        eprintln!("generating {} ...", file.display());
+        let cfg = recsys_data::synth::SynthConfig::preset(&args.scale)?.with_seed(42);
+        recsys_data::synth::write_ml20m_csv(&cfg, &file)?;
+    }
+    let bytes = std::fs::metadata(&file)?.len();
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for k in 0..args.repeat.max(1) {
+        let out = Command::new(&exe).arg("probe-load").arg(&file).output()?;
+        if !out.status.success() {
+            bail!("probe failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let v: Value = serde_json::from_slice(&out.stdout)?;
+        eprintln!("run {k}: {v}");
+        runs.push(v);
+    }
+    let mut secs: Vec<f64> = runs
+        .iter()
+        .map(|r| r["seconds"].as_f64().unwrap())
+        .collect();
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    let rows = runs[0]["rows"].as_u64().unwrap();
+    let peak = runs
+        .iter()
+        .map(|r| r["peak_rss_bytes"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let columnar = runs[0]["columnar_bytes"].as_u64().unwrap();
+    let mut result = json!({
+        "suite": "load",
+        "machine": machine(),
+        "file": file.display().to_string(),
+        "file_bytes": bytes,
+        "rows": rows,
+        "recsys": {
+            "seconds_median": median,
+            "rows_per_s": rows as f64 / median,
+            "mb_per_s": bytes as f64 / 1e6 / median,
+            "peak_rss_bytes": peak,
+            "columnar_bytes": columnar,
+            "peak_over_columnar": peak as f64 / columnar as f64,
+        },
+    });
+    if args.pandas {
+        let script = format!(
+            "import time,resource,pandas as pd\nt=time.perf_counter()\ndf=pd.read_csv({:?})\ns=time.perf_counter()-t\n\
+             print(len(df), s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024, pd.__version__)",
+            file.display().to_string()
+        );
+        let mut pd = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            let out = Command::new("python3")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .context("running python3")?;
+            if !out.status.success() {
+                bail!(
+                    "pandas run failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let f: Vec<&str> = text.split_whitespace().collect();
+            pd.push((f[1].parse::<f64>()?, f[2].parse::<u64>()?, f[3].to_string()));
+        }
+        pd.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (s, _, version) = pd[pd.len() / 2].clone();
+        let rss = pd.iter().map(|p| p.1).max().unwrap();
+        result["pandas"] = json!({"version": version, "seconds_median": s, "rows_per_s": rows as f64 / s, "peak_rss_bytes": rss});
+        result["speedup_vs_pandas"] = json!(s / median);
+    }
+    Ok(result)
+}
+
+/// Loads `path` and reports what it cost. Runs in its own process so peak RSS is the load's.
+pub fn probe_load(path: &Path) -> Result<()> {
+    let t = Instant::now();
+    let ds = recsys_data::load(path, &recsys_data::LoadOptions::default())?;
+    let seconds = t.elapsed().as_secs_f64();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "{}",
+        json!({"rows": ds.interactions.len(), "users": ds.interactions.n_users, "items": ds.interactions.n_items,
+               "seconds": seconds, "peak_rss_bytes": peak_kb * 1024, "columnar_bytes": ds.interactions.heap_bytes()})
+    );
+    Ok(())
+}
+
+/// Replaces the section between `<!-- bench:SUITE -->` markers in BENCHMARKS.md.
+fn write_markdown(suite: &str, r: &Value) -> Result<()> {
+    let table = match suite {
+        "load" => {
+            let m = &r["machine"];
+            let mut t = format!(
+                "Machine: {} ({} cores, {} GiB), commit {}. File: synthetic ML-20M-shaped `ratings.csv`, {} rows, {:.0} MB.\n\n\
+                 | loader | seconds (median) | rows/s | peak RSS | peak / columnar |\n|---|---:|---:|---:|---:|\n",
+                m["cpu"].as_str().unwrap_or(""),
+                m["cores"],
+                m["memory_gib"],
+                m["commit"].as_str().unwrap_or(""),
+                r["rows"],
+                r["file_bytes"].as_f64().unwrap_or(0.0) / 1e6
+            );
+            let x = &r["recsys"];
+            t += &format!(
+                "| recsys `load` | {:.3} | {:.1} M | {:.0} MB | {:.2} |\n",
+                x["seconds_median"].as_f64().unwrap(),
+                x["rows_per_s"].as_f64().unwrap() / 1e6,
+                x["peak_rss_bytes"].as_f64().unwrap() / 1e6,
+                x["peak_over_columnar"].as_f64().unwrap()
+            );
+            if let Some(p) = r.get("pandas") {
+                t += &format!(
+                    "| pandas {} `read_csv` | {:.3} | {:.1} M | {:.0} MB | |\n\nSpeed-up over pandas: {:.2}x.\n",
+                    p["version"].as_str().unwrap_or(""),
+                    p["seconds_median"].as_f64().unwrap(),
+                    p["rows_per_s"].as_f64().unwrap() / 1e6,
+                    p["peak_rss_bytes"].as_f64().unwrap() / 1e6,
+                    r["speedup_vs_pandas"].as_f64().unwrap()
+                );
+            }
+            t
+        }
+        _ => return Ok(()),
+    };
+    let path = Path::new("BENCHMARKS.md");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (start, end) = (
+        format!("<!-- bench:{suite} -->"),
+        format!("<!-- /bench:{suite} -->"),
+    );
+    let new = match (text.find(&start), text.find(&end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{start}\n{table}{}", &text[..a], &text[b..]),
+        _ => format!("{text}\n{start}\n{table}{end}\n"),
+    };
+    std::fs::write(path, new)?;
+    eprintln!("updated BENCHMARKS.md ({suite})");
+    Ok(())
+}
