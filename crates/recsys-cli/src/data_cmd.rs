@@ -353,7 +353,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
     Ok(())
 }
 
-fn split_method(method: &str, valid: &str, test: &str) -> Result<SplitMethod> {
+pub(crate) fn split_method(method: &str, valid: &str, test: &str) -> Result<SplitMethod> {
     let size = |s: &str| -> Result<Size> { Ok(s.parse::<Size>()?) };
     Ok(match method {
         "random" => SplitMethod::Random {
@@ -382,7 +382,7 @@ fn split_method(method: &str, valid: &str, test: &str) -> Result<SplitMethod> {
 
 /// Writes interactions as `userId,movieId,rating[,timestamp]` with raw ids (readable back by
 /// the loader as a generic CSV with a header).
-fn write_ratings_csv(ds: &Dataset, part: &Interactions, path: &Path) -> Result<()> {
+pub(crate) fn write_ratings_csv(ds: &Dataset, part: &Interactions, path: &Path) -> Result<()> {
     use std::io::Write;
     recsys_data::io::write_atomic_with(path, |w| {
         let ts = part.timestamps.as_ref();

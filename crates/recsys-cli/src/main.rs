@@ -2,6 +2,8 @@
 //! work is done by the library crates.
 
 mod data_cmd;
+mod prep;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,12 @@ enum Command {
         #[command(subcommand)]
         command: data_cmd::DataCommand,
     },
+    /// Train a model into a run directory (synthetic data unless --data is given).
+    Train(Box<train_cmd::TrainArgs>),
+    /// Score a trained run on its test split (or other data).
+    Eval(train_cmd::EvalArgs),
+    /// Predict one user's rating of one item.
+    Predict(train_cmd::PredictArgs),
 }
 
 fn main() {
@@ -28,6 +36,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data { command } => data_cmd::run(command),
+        Command::Train(args) => train_cmd::train(*args),
+        Command::Eval(args) => train_cmd::eval(args),
+        Command::Predict(args) => train_cmd::predict(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

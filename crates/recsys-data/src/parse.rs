@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
@@ -70,13 +71,110 @@ impl RawColumns {
     }
 }
 
-const CHUNK: usize = 32 << 20;
+const CHUNK: usize = 16 << 20;
+
+/// Where parsed rows go: growing columns, or a pre-sized slice of them.
+trait Sink {
+    fn push(&mut self, user: u32, item: u32, rating: f32, ts: i64);
+}
+
+impl Sink for RawColumns {
+    #[inline]
+    fn push(&mut self, user: u32, item: u32, rating: f32, ts: i64) {
+        self.users.push(user);
+        self.items.push(item);
+        self.ratings.push(rating);
+        if let Some(t) = self.timestamps.as_mut() {
+            t.push(ts);
+        }
+    }
+}
+
+/// Rows written straight into the columns' spare capacity by one parser thread.
+struct SliceSink<'a> {
+    users: &'a mut [MaybeUninit<u32>],
+    items: &'a mut [MaybeUninit<u32>],
+    ratings: &'a mut [MaybeUninit<f32>],
+    timestamps: Option<&'a mut [MaybeUninit<i64>]>,
+    len: usize,
+}
+
+impl Sink for SliceSink<'_> {
+    #[inline]
+    fn push(&mut self, user: u32, item: u32, rating: f32, ts: i64) {
+        // Never more rows than line breaks were counted for the part (checked by the caller).
+        let k = self.len;
+        self.users[k].write(user);
+        self.items[k].write(item);
+        self.ratings[k].write(rating);
+        if let Some(t) = self.timestamps.as_deref_mut() {
+            t[k].write(ts);
+        }
+        self.len += 1;
+    }
+}
+
+/// Reads `reader` in chunks of whole lines on a thread of its own, so reading overlaps parsing.
+/// Buffers go back through `recycle` to be filled again.
+fn spawn_reader(
+    mut reader: std::fs::File,
+    chunks: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+    recycle: std::sync::mpsc::Receiver<Vec<u8>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut carry: Vec<u8> = Vec::new();
+        let mut eof = false;
+        while !eof {
+            let mut buf = recycle
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK + (1 << 16)));
+            buf.clear();
+            buf.extend_from_slice(&carry);
+            carry.clear();
+            let start = buf.len();
+            let want = CHUNK.saturating_sub(start).max(1 << 16);
+            buf.resize(start + want, 0);
+            let mut filled = start;
+            while filled < buf.len() {
+                match reader.read(&mut buf[filled..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = chunks.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            buf.truncate(filled);
+            if !eof {
+                // Keep the partial last line for the next chunk.
+                match buf.iter().rposition(|&b| b == b'\n') {
+                    Some(p) => {
+                        carry.extend_from_slice(&buf[p + 1..]);
+                        buf.truncate(p + 1);
+                    }
+                    None => {
+                        // A line longer than a chunk: keep reading into the carry.
+                        carry = buf;
+                        continue;
+                    }
+                }
+            }
+            if chunks.send(Ok(buf)).is_err() {
+                return; // the parser stopped at an error
+            }
+        }
+    })
+}
 
 /// Parses a whole ratings file. `scale` (min, max) rejects ratings outside it.
 pub fn parse_file(path: &Path, layout: &Layout, scale: Option<(f32, f32)>) -> Result<RawColumns> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let has_ts = layout.position(Role::Timestamp).is_some();
     for role in [Role::User, Role::Item, Role::Rating] {
         if layout.position(role).is_none() {
@@ -95,76 +193,46 @@ pub fn parse_file(path: &Path, layout: &Layout, scale: Option<(f32, f32)>) -> Re
     };
     let mut interner = layout.string_ids.then(Interners::default);
 
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK.min(size as usize + 1) + 4096);
-    let mut carry: Vec<u8> = Vec::new();
-    let mut line_no: u64 = 1; // line number of the first line in `buf`
+    let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(1);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+    let reader = spawn_reader(file, chunk_tx, recycle_rx);
+    let mut line_no: u64 = 1; // line number of the first line of the chunk at hand
     let mut header_left = layout.header_lines;
-    let mut eof = false;
     let mut estimated = false;
-    while !eof {
-        buf.clear();
-        buf.extend_from_slice(&carry);
-        carry.clear();
-        let want = CHUNK.saturating_sub(buf.len()).max(1 << 16);
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        let mut filled = start;
-        while filled < buf.len() {
-            let n = reader
-                .read(&mut buf[filled..])
-                .map_err(|e| DataError::io(path, e))?;
-            if n == 0 {
-                eof = true;
-                break;
+    let result = (|| -> Result<()> {
+        for buf in chunk_rx.iter() {
+            let buf = buf.map_err(|e| DataError::io(path, e))?;
+            let mut body: &[u8] = &buf;
+            while header_left > 0 && !body.is_empty() {
+                let end = memchr(b'\n', body).map_or(body.len(), |p| p + 1);
+                body = &body[end..];
+                header_left -= 1;
+                line_no += 1;
             }
-            filled += n;
-        }
-        buf.truncate(filled);
-        if !eof {
-            // Keep the partial last line for the next chunk.
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(p) => {
-                    carry.extend_from_slice(&buf[p + 1..]);
-                    buf.truncate(p + 1);
+            if !body.is_empty() {
+                if !estimated {
+                    // Size the columns once from the first chunk's mean line length, so they are
+                    // not reallocated (and briefly doubled) while growing.
+                    estimated = true;
+                    let lines = count_lines(body).max(1);
+                    let per_line = body.len() as f64 / lines as f64;
+                    let rows = ((size as f64 / per_line) * 1.02) as usize + 16;
+                    reserve_columns(&mut out, rows);
                 }
-                None => continue, // a line longer than the chunk: read more
+                let lines = match interner.as_mut() {
+                    Some(int) => parse_part(body, layout, scale, line_no, Some(int), &mut out),
+                    None => parse_parallel(body, layout, scale, line_no, &mut out),
+                }
+                .map_err(|e| e.into_error(path))?;
+                line_no += lines;
             }
+            let _ = recycle_tx.send(buf);
         }
-        let mut body: &[u8] = &buf;
-        while header_left > 0 && !body.is_empty() {
-            let end = body
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(body.len(), |p| p + 1);
-            body = &body[end..];
-            header_left -= 1;
-            line_no += 1;
-        }
-        if body.is_empty() {
-            continue;
-        }
-        if !estimated {
-            // Size the columns once from the first chunk's mean line length, so they are not
-            // reallocated (and briefly doubled) while growing.
-            estimated = true;
-            let lines = body.iter().filter(|&&b| b == b'\n').count().max(1);
-            let per_line = body.len() as f64 / lines as f64;
-            let rows = ((size as f64 / per_line) * 1.02) as usize + 16;
-            out.users.reserve_exact(rows);
-            out.items.reserve_exact(rows);
-            out.ratings.reserve_exact(rows);
-            if let Some(t) = out.timestamps.as_mut() {
-                t.reserve_exact(rows);
-            }
-        }
-        let lines = match interner.as_mut() {
-            Some(int) => parse_part(body, layout, scale, line_no, Some(int), &mut out)
-                .map_err(|e| e.into_error(path))?,
-            None => parse_parallel(body, layout, scale, line_no, &mut out)
-                .map_err(|e| e.into_error(path))?,
-        };
-        line_no += lines;
-    }
+        Ok(())
+    })();
+    drop(chunk_rx);
+    let _ = reader.join();
+    result?;
     if let Some(int) = interner {
         out.user_names = Some(int.users.names);
         out.item_names = Some(int.items.names);
@@ -183,6 +251,41 @@ pub fn parse_file(path: &Path, layout: &Layout, scale: Option<(f32, f32)>) -> Re
     Ok(out)
 }
 
+fn reserve_columns(out: &mut RawColumns, rows: usize) {
+    out.users.reserve_exact(rows);
+    out.items.reserve_exact(rows);
+    out.ratings.reserve_exact(rows);
+    huge_pages(&mut out.users);
+    huge_pages(&mut out.items);
+    huge_pages(&mut out.ratings);
+    if let Some(t) = out.timestamps.as_mut() {
+        t.reserve_exact(rows);
+        huge_pages(t);
+    }
+}
+
+/// Asks the kernel to back a large column's spare capacity with transparent huge pages: filling
+/// hundreds of megabytes then takes a few hundred page faults instead of a hundred thousand.
+fn huge_pages<T>(v: &mut Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let spare = v.spare_capacity_mut();
+        let bytes = std::mem::size_of_val(spare);
+        if bytes < 4 * HUGE {
+            return;
+        }
+        let start = spare.as_mut_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE);
+        let len = (start + bytes - aligned) / HUGE * HUGE;
+        // SAFETY: the range lies inside this vector's own allocation; MADV_HUGEPAGE is advice
+        // that changes no contents, and a refusal (THP disabled) is harmless.
+        unsafe {
+            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 /// An error found while parsing, before the path is attached.
 pub(crate) struct LineError {
     line: u64,
@@ -195,15 +298,14 @@ impl LineError {
     }
 }
 
-fn grow<T: Copy>(v: &mut Vec<T>, extra: &[T]) {
-    if v.capacity() - v.len() < extra.len() {
-        // Grow by a tenth rather than doubling: large reallocations are remapped in place.
-        let more = extra.len().max(v.capacity() / 10);
-        v.reserve_exact(more);
-    }
-    v.extend_from_slice(extra);
+/// Line count of a chunk: its line breaks, plus a last line without one.
+fn count_lines(part: &[u8]) -> usize {
+    part.iter().filter(|&&b| b == b'\n').count()
+        + usize::from(part.last().is_some_and(|&b| b != b'\n'))
 }
 
+/// Parses a chunk of whole lines on every core, each thread writing its rows straight into the
+/// columns' spare capacity.
 fn parse_parallel(
     body: &[u8],
     layout: &Layout,
@@ -217,55 +319,97 @@ fn parse_parallel(
     if threads == 1 || body.len() < (1 << 20) {
         return parse_part(body, layout, scale, line_no, None, out);
     }
-    // Cut the body into `threads` parts at line breaks.
+    // Cut the body into `threads` parts at line breaks and count each part's lines.
     let mut cuts = vec![0usize];
     for k in 1..threads {
         let target = body.len() * k / threads;
-        let at = body[target..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |p| target + p + 1);
+        let at = memchr(b'\n', &body[target..]).map_or(body.len(), |p| target + p + 1);
         cuts.push(at.max(*cuts.last().unwrap()));
     }
     cuts.push(body.len());
-    let has_ts = out.timestamps.is_some();
-    let parts: Vec<std::result::Result<(RawColumns, u64), LineError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = cuts
-            .windows(2)
-            .map(|w| {
-                let part = &body[w[0]..w[1]];
+    let parts: Vec<&[u8]> = cuts.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+    let slots: Vec<usize> = std::thread::scope(|s| {
+        let hs: Vec<_> = parts
+            .iter()
+            .map(|p| s.spawn(move || count_lines(p)))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("counting thread panicked"))
+            .collect()
+    });
+    let total: usize = slots.iter().sum();
+    let base = out.users.len();
+    if out.users.capacity() - base < total {
+        // Grow by a tenth rather than doubling: large reallocations are remapped in place.
+        let more = total.max(out.users.capacity() / 10);
+        reserve_columns(out, more);
+    }
+    let mut users = &mut out.users.spare_capacity_mut()[..total];
+    let mut items = &mut out.items.spare_capacity_mut()[..total];
+    let mut ratings = &mut out.ratings.spare_capacity_mut()[..total];
+    let mut timestamps = out
+        .timestamps
+        .as_mut()
+        .map(|t| &mut t.spare_capacity_mut()[..total]);
+    let mut sinks = Vec::with_capacity(parts.len());
+    for &n in &slots {
+        let (u, ru) = std::mem::take(&mut users).split_at_mut(n);
+        let (i, ri) = std::mem::take(&mut items).split_at_mut(n);
+        let (r, rr) = std::mem::take(&mut ratings).split_at_mut(n);
+        users = ru;
+        items = ri;
+        ratings = rr;
+        let t = timestamps.take().map(|t| {
+            let (a, b) = t.split_at_mut(n);
+            timestamps = Some(b);
+            a
+        });
+        sinks.push(SliceSink {
+            users: u,
+            items: i,
+            ratings: r,
+            timestamps: t,
+            len: 0,
+        });
+    }
+    let results: Vec<std::result::Result<(usize, u64), LineError>> = std::thread::scope(|s| {
+        let hs: Vec<_> = parts
+            .iter()
+            .zip(sinks)
+            .map(|(part, mut sink)| {
                 s.spawn(move || {
-                    let mut cols = RawColumns {
-                        timestamps: has_ts.then(Vec::new),
-                        ..Default::default()
-                    };
-                    let rows = part.len() / 20 + 16;
-                    cols.users.reserve(rows);
-                    cols.items.reserve(rows);
-                    cols.ratings.reserve(rows);
-                    if let Some(t) = cols.timestamps.as_mut() {
-                        t.reserve(rows);
-                    }
                     // Line numbers are relative to the part; fixed below on error.
-                    parse_part(part, layout, scale, 1, None, &mut cols).map(|n| (cols, n))
+                    parse_part(part, layout, scale, 1, None, &mut sink).map(|n| (sink.len, n))
                 })
             })
             .collect();
-        handles
-            .into_iter()
+        hs.into_iter()
             .map(|h| h.join().expect("parser thread panicked"))
             .collect()
     });
     let mut lines = 0u64;
-    for part in parts {
-        match part {
-            Ok((cols, n)) => {
-                grow(&mut out.users, &cols.users);
-                grow(&mut out.items, &cols.items);
-                grow(&mut out.ratings, &cols.ratings);
-                if let (Some(o), Some(t)) = (out.timestamps.as_mut(), cols.timestamps.as_ref()) {
-                    grow(o, t);
+    let mut written = 0usize;
+    for (k, r) in results.into_iter().enumerate() {
+        match r {
+            Ok((rows, n)) => {
+                // A part can hold fewer rows than lines (a blank last line): close the gap.
+                let from = slots[..k].iter().sum::<usize>();
+                if from != written {
+                    let range = from..from + rows;
+                    out.users
+                        .spare_capacity_mut()
+                        .copy_within(range.clone(), written);
+                    out.items
+                        .spare_capacity_mut()
+                        .copy_within(range.clone(), written);
+                    out.ratings
+                        .spare_capacity_mut()
+                        .copy_within(range.clone(), written);
+                    if let Some(t) = out.timestamps.as_mut() {
+                        t.spare_capacity_mut().copy_within(range, written);
+                    }
                 }
+                written += rows;
                 lines += n;
             }
             Err(e) => {
@@ -274,6 +418,17 @@ fn parse_parallel(
                     message: e.message,
                 });
             }
+        }
+    }
+    // SAFETY: the first `written` slots of each column's spare capacity were initialised above,
+    // by the parser threads (each wrote exactly `rows` values at the start of its slice) and by
+    // the compaction that moved them together.
+    unsafe {
+        out.users.set_len(base + written);
+        out.items.set_len(base + written);
+        out.ratings.set_len(base + written);
+        if let Some(t) = out.timestamps.as_mut() {
+            t.set_len(base + written);
         }
     }
     Ok(lines)
@@ -315,7 +470,7 @@ fn parse_part(
     scale: Option<(f32, f32)>,
     line_no: u64,
     mut interner: Option<&mut Interners>,
-    out: &mut RawColumns,
+    out: &mut impl Sink,
 ) -> std::result::Result<u64, LineError> {
     let delim = layout.delimiter.as_slice();
     let n_cols = layout.columns.len();
@@ -328,12 +483,7 @@ fn parse_part(
             // Fast path: numbers parsed while scanning, one pass over the bytes.
             if let Some((used, user, item, rating, ts)) = fast_line(rest, d, &layout.columns) {
                 if rating >= lo && rating <= hi {
-                    out.users.push(user);
-                    out.items.push(item);
-                    out.ratings.push(rating);
-                    if let Some(t) = out.timestamps.as_mut() {
-                        t.push(ts);
-                    }
+                    out.push(user, item, rating, ts);
                     line += 1;
                     rest = &rest[used..];
                     continue;
@@ -415,12 +565,7 @@ fn parse_part(
         if col != n_cols {
             return Err(column_count(line, text, delim, n_cols));
         }
-        out.users.push(user);
-        out.items.push(item);
-        out.ratings.push(rating);
-        if let Some(t) = out.timestamps.as_mut() {
-            t.push(ts);
-        }
+        out.push(user, item, rating, ts);
         line += 1;
     }
     Ok(line - line_no)

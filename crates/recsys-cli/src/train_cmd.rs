@@ -1,0 +1,453 @@
+//! `recsys train`, `recsys eval`, `recsys predict`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use recsys_models::{MfConfig, MfOutput};
+use recsys_train::{
+    BackendKind, Checkpoint, ModelConfig, RatingMetrics, RunConfig, TrainConfig, load_run,
+    train_run,
+};
+use serde_json::{Value, json};
+use toml::Table;
+
+use crate::data_cmd::SourceArgs;
+use crate::prep::{SplitArgs, from_recipe, prepare};
+
+/// Which device to run on.
+#[derive(Args, Clone)]
+pub struct BackendArgs {
+    /// ndarray, flex (fast CPU) or wgpu (GPU through Vulkan, Metal or DX12).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Which wgpu adapter (0 = the first discrete GPU, else the first integrated one).
+    #[arg(long)]
+    pub device_index: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model family: mf.
+    #[arg(long, default_value = "mf")]
+    model: String,
+    /// A TOML config (the layout of a run's config.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    split: SplitArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// adam, adamw, rmsprop, adagrad or sgd.
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Weight decay (L2 on all parameters, or decoupled for adamw).
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Seed of initialisation, shuffling and the split.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop after this many epochs without a better validation metric.
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Embedding width.
+    #[arg(long)]
+    embedding_dim: Option<usize>,
+    /// Learn user and item biases (and the global mean).
+    #[arg(long)]
+    bias: bool,
+    /// Squash the output into the rating range with a scaled sigmoid.
+    #[arg(long)]
+    rating_range: bool,
+    /// mse, or bce (on min-max normalised ratings, through a sigmoid: Keras version 4).
+    #[arg(long)]
+    loss: Option<String>,
+    /// L2 penalty on the looked-up embeddings (and biases).
+    #[arg(long)]
+    l2: Option<f64>,
+    /// Run directory (default: runs/<model>-<time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long)]
+    quiet: bool,
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Sets `table[path] = value`, creating tables on the way.
+fn set(table: &mut Table, path: &[&str], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("a non-empty path");
+    let mut t = table;
+    for p in parents {
+        t = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Table::new()))
+            .as_table_mut()
+            .expect("a table");
+    }
+    t.insert(last.to_string(), value);
+}
+
+/// Merges `over` into `base`, table by table.
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Keys of `given` that `known` lacks, as dotted paths.
+fn unknown_keys(given: &Table, known: &Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in given {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (v, known.get(k)) {
+            (_, None) => out.push(path),
+            (toml::Value::Table(g), Some(toml::Value::Table(kn))) => {
+                unknown_keys(g, kn, &path, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+fn default_model(family: &str) -> Result<ModelConfig> {
+    Ok(match family {
+        "mf" => ModelConfig::Mf(MfConfig::new(1, 1)),
+        other => bail!("unknown model {other:?}: expected mf"),
+    })
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    // Defaults, then the config file, then flags.
+    let defaults = RunConfig {
+        model: default_model(&args.model)?,
+        train: TrainConfig::default(),
+        backend: BackendKind::Flex,
+        device_index: 0,
+        rating_scale: [1.0, 5.0],
+        data: Default::default(),
+    };
+    let mut table: Table = toml::from_str(&toml::to_string(&defaults)?)?;
+    let mut file_table = None;
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let t: Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        if let Some(f) = t
+            .get("model")
+            .and_then(|m| m.get("family"))
+            .and_then(|f| f.as_str())
+        {
+            if f != args.model && args.model != "mf" {
+                bail!(
+                    "{} configures model {f:?}, but --model {} was given",
+                    path.display(),
+                    args.model
+                );
+            }
+            table.insert("model".into(), toml::Value::try_from(default_model(f)?)?);
+        }
+        merge(&mut table, t.clone());
+        file_table = Some((path.clone(), t));
+    }
+    let v = |x: f64| toml::Value::Float(x);
+    let i = |x: usize| toml::Value::Integer(x as i64);
+    if let Some(b) = &args.backend.backend {
+        let kind: BackendKind = b.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        set(&mut table, &["backend"], toml::Value::try_from(kind)?);
+    }
+    if let Some(d) = args.backend.device_index {
+        set(&mut table, &["device_index"], i(d));
+    }
+    if let Some(e) = args.epochs {
+        set(&mut table, &["train", "epochs"], i(e));
+    }
+    if let Some(b) = args.batch_size {
+        set(&mut table, &["train", "batch_size"], i(b));
+    }
+    if let Some(s) = args.seed {
+        set(&mut table, &["train", "seed"], i(s as usize));
+        set(&mut table, &["model", "seed"], i(s as usize));
+    }
+    if let Some(p) = args.patience {
+        set(&mut table, &["train", "patience"], i(p));
+    }
+    if let Some(lr) = args.lr {
+        set(&mut table, &["train", "optimizer", "lr"], v(lr));
+    }
+    if let Some(wd) = args.weight_decay {
+        set(&mut table, &["train", "optimizer", "weight_decay"], v(wd));
+    }
+    if let Some(o) = &args.optimizer {
+        let name = match o.as_str() {
+            "adam" | "adamw" | "rmsprop" | "adagrad" | "sgd" => o.clone(),
+            other => {
+                bail!("unknown optimizer {other:?}: expected adam, adamw, rmsprop, adagrad or sgd")
+            }
+        };
+        let mut alg = Table::new();
+        alg.insert("name".into(), toml::Value::String(name));
+        set(
+            &mut table,
+            &["train", "optimizer", "algorithm"],
+            toml::Value::Table(alg),
+        );
+    }
+    if let Some(d) = args.embedding_dim {
+        set(&mut table, &["model", "dim"], i(d));
+    }
+    if args.bias {
+        set(&mut table, &["model", "bias"], toml::Value::Boolean(true));
+    }
+    if let Some(l2) = args.l2 {
+        set(&mut table, &["model", "l2"], v(l2));
+    }
+    let output = match (args.loss.as_deref(), args.rating_range) {
+        (Some("bce"), _) => Some(MfOutput::Logit),
+        (Some("mse") | None, true) => Some(MfOutput::ScaledSigmoid),
+        (Some("mse") | None, false) => None,
+        (Some(other), _) => bail!("unknown loss {other:?}: expected mse or bce"),
+    };
+    if let Some(o) = output {
+        set(&mut table, &["model", "output"], toml::Value::try_from(o)?);
+    }
+
+    // Data, then what only the data knows.
+    let seed = table["train"]["seed"].as_integer().unwrap_or(42) as u64;
+    let prep = prepare(&args.source, &args.split, seed)?;
+    let ds = &prep.dataset;
+    set(
+        &mut table,
+        &["model", "n_users"],
+        i(ds.interactions.n_users),
+    );
+    set(
+        &mut table,
+        &["model", "n_items"],
+        i(ds.interactions.n_items),
+    );
+    set(&mut table, &["model", "rating_min"], v(ds.scale.0 as f64));
+    set(&mut table, &["model", "rating_max"], v(ds.scale.1 as f64));
+    set(
+        &mut table,
+        &["rating_scale"],
+        toml::Value::Array(vec![v(ds.scale.0 as f64), v(ds.scale.1 as f64)]),
+    );
+    let mean = prep.train.mean_rating();
+    if table["model"].get("bias").and_then(|b| b.as_bool()) == Some(true) {
+        set(&mut table, &["model", "global_mean"], v(mean));
+    }
+    let mut config: RunConfig = table
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
+    if let Some((path, given)) = &file_table {
+        let known: Table = toml::from_str(&toml::to_string(&config)?)?;
+        let mut unknown = Vec::new();
+        unknown_keys(given, &known, "", &mut unknown);
+        if !unknown.is_empty() {
+            bail!(
+                "{}: unknown configuration key(s): {}",
+                path.display(),
+                unknown.join(", ")
+            );
+        }
+    }
+    config.data = prep.recipe.clone();
+
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from("runs").join(format!("{}-{stamp}", args.model))
+    });
+    let valid = (!prep.valid.is_empty()).then_some(&prep.valid);
+    let summary = train_run(
+        &dir,
+        &config,
+        &ds.ids,
+        &prep.train,
+        valid,
+        args.quiet || args.json,
+    )?;
+    let run = load_run(&dir, Checkpoint::Best, None)?;
+    let test = if prep.test.is_empty() {
+        &prep.valid
+    } else {
+        &prep.test
+    };
+    let metrics = run.evaluate(test);
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "run_dir": dir.display().to_string(),
+                "model": config.model.family(),
+                "backend": config.backend.to_string(),
+                "adapter": summary.adapter,
+                "metrics": metrics_json(&metrics),
+                "valid_metrics": summary.best_valid.as_ref().map(metrics_json),
+                "best_epoch": summary.best_epoch,
+                "epochs": summary.history.len(),
+                "seconds": seconds,
+            })
+        );
+    } else {
+        println!(
+            "{} on {} ({}): best epoch {} of {}",
+            config.model.family(),
+            config.backend,
+            summary.adapter,
+            summary.best_epoch,
+            summary.history.len()
+        );
+        print_metrics("test", &metrics);
+        println!("run directory: {}", dir.display());
+    }
+    Ok(())
+}
+
+fn metrics_json(m: &RatingMetrics) -> Value {
+    json!({"rmse": m.rmse, "mae": m.mae, "mse": m.mse, "mape": m.mape, "r2": m.r2, "n": m.n})
+}
+
+fn print_metrics(label: &str, m: &RatingMetrics) {
+    println!(
+        "{label}: rmse {:.4}  mae {:.4}  mse {:.4}  mape {:.2}%  r2 {:.4}  ({} ratings)",
+        m.rmse, m.mae, m.mse, m.mape, m.r2, m.n
+    );
+}
+
+fn backend_override(b: &BackendArgs) -> Result<Option<(BackendKind, usize)>> {
+    Ok(match &b.backend {
+        Some(s) => Some((
+            s.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            b.device_index.unwrap_or(0),
+        )),
+        None => None,
+    })
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A run directory written by `recsys train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Evaluate on other data (default: the run's own source and split).
+    #[arg(long)]
+    data: Option<String>,
+    /// Which part: test (default), valid or train.
+    #[arg(long, default_value = "test")]
+    part: String,
+    /// Weights: best (default) or last.
+    #[arg(long, default_value = "best")]
+    checkpoint: String,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let which = match args.checkpoint.as_str() {
+        "best" => Checkpoint::Best,
+        "last" => Checkpoint::Last,
+        other => bail!("unknown checkpoint {other:?}: expected best or last"),
+    };
+    let run = load_run(&args.run, which, backend_override(&args.backend)?)?;
+    let (mut source, split, seed) = from_recipe(&run.config.data)?;
+    if let Some(d) = args.data {
+        source.data = d;
+    }
+    let prep = prepare(&source, &split, seed)?;
+    if prep.dataset.ids != run.ids {
+        bail!(
+            "the data's ids differ from the run's idmap.json ({} users x {} items in the data, {} x {} in the run)",
+            prep.dataset.ids.n_users(),
+            prep.dataset.ids.n_items(),
+            run.ids.n_users(),
+            run.ids.n_items()
+        );
+    }
+    let part = match args.part.as_str() {
+        "test" => &prep.test,
+        "valid" => &prep.valid,
+        "train" => &prep.train,
+        other => bail!("unknown part {other:?}: expected test, valid or train"),
+    };
+    let m = run.evaluate(part);
+    if args.json {
+        println!(
+            "{}",
+            json!({"run_dir": args.run.display().to_string(), "model": run.config.model.family(),
+                   "backend": run.config.backend.to_string(), "part": args.part, "metrics": metrics_json(&m)})
+        );
+    } else {
+        print_metrics(&args.part, &m);
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[arg(long)]
+    run: PathBuf,
+    /// Raw user id, as in the data file.
+    #[arg(long)]
+    user: String,
+    /// Raw item id, as in the data file.
+    #[arg(long)]
+    item: String,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let run = load_run(
+        &args.run,
+        Checkpoint::Best,
+        backend_override(&args.backend)?,
+    )?;
+    let u = run.ids.user(&args.user)?;
+    let i = run.ids.item(&args.item)?;
+    let raw = run.predict(&[u], &[i])[0];
+    let (lo, hi) = run.rating_scale();
+    let rating = raw.clamp(lo, hi);
+    if args.json {
+        println!(
+            "{}",
+            json!({"user": args.user, "item": args.item, "prediction": rating, "unclamped": raw})
+        );
+    } else {
+        println!(
+            "user {} item {}: predicted rating {rating:.3}",
+            args.user, args.item
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The interfaces every model family implements.
+//!
+//! - [`Scorer`]: scores `(user, item)` pairs and whole catalogues; what evaluation and `predict` use.
+//! - [`Retriever`]: a [`Scorer`] whose scores are (a monotone function of) dot products of user
+//!   and item vectors, so candidates can come from a vector index.
+//! - [`RatingModel`]: what the trainer needs: a training loss on a [`RatingBatch`], and an optional
+//!   penalty term (regularisation) kept apart so it can be reported separately.
+
+use burn::module::Module;
+use burn::tensor::{Int, Tensor};
+
+/// Scores user-item pairs.
+///
+/// For rating models the score is the predicted rating (on the rating scale the model was
+/// configured with); for implicit-feedback models it is a ranking score. Either way, larger means
+/// "more relevant", so `score_all` can be ranked directly.
+pub trait Scorer {
+    /// Number of items the model scores (the width of [`Scorer::score_all`]).
+    fn n_items(&self) -> usize;
+
+    /// Scores of the pairs `(users[k], items[k])`.
+    ///
+    /// # Shapes
+    /// - `users`, `items`: `[batch]` (dense indices)
+    /// - output: `[batch]`
+    fn score(&self, users: Tensor<1, Int>, items: Tensor<1, Int>) -> Tensor<1>;
+
+    /// Scores of every item for each user; row `k` equals `score(users[k], 0..n_items)`.
+    ///
+    /// # Shapes
+    /// - `users`: `[batch]`
+    /// - output: `[batch, n_items]`
+    fn score_all(&self, users: Tensor<1, Int>) -> Tensor<2>;
+}
+
+/// A [`Scorer`] that factorises: `score(u, i)` is a monotone increasing function of
+/// `user_vectors(u) · item_vectors()[i]`.
+pub trait Retriever: Scorer {
+    /// # Shapes
+    /// - `users`: `[batch]`
+    /// - output: `[batch, d]`
+    fn user_vectors(&self, users: Tensor<1, Int>) -> Tensor<2>;
+
+    /// Vectors of all items.
+    ///
+    /// # Shapes
+    /// - output: `[n_items, d]`
+    fn item_vectors(&self) -> Tensor<2>;
+}
+
+/// A mini-batch of rated pairs on a device.
+///
+/// For implicit feedback, `ratings` holds the labels (1 for observed, 0 for sampled negatives).
+#[derive(Debug, Clone)]
+pub struct RatingBatch {
+    /// `[batch]` dense user indices.
+    pub users: Tensor<1, Int>,
+    /// `[batch]` dense item indices.
+    pub items: Tensor<1, Int>,
+    /// `[batch]` targets.
+    pub ratings: Tensor<1>,
+}
+
+impl RatingBatch {
+    pub fn len(&self) -> usize {
+        self.users.dims()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A training loss split into the data term and an optional penalty (e.g. L2 on embeddings).
+#[derive(Debug, Clone)]
+pub struct ModelLoss {
+    /// `[1]` the data term (MSE, BCE, ...), averaged over the batch.
+    pub loss: Tensor<1>,
+    /// `[1]` the regularisation term, already weighted; `None` when the model has none.
+    pub penalty: Option<Tensor<1>>,
+}
+
+impl ModelLoss {
+    /// `loss + penalty`: what is differentiated.
+    pub fn total(&self) -> Tensor<1> {
+        match &self.penalty {
+            Some(p) => self.loss.clone() + p.clone(),
+            None => self.loss.clone(),
+        }
+    }
+}
+
+/// A model the trainer can fit on rated `(user, item)` pairs.
+///
+/// Implemented by every model family that learns from rows of interactions (MF now; GMF, NeuMF,
+/// two-tower later). Models that reconstruct whole rows (AutoRec) implement it by building their
+/// inputs from the batch's users.
+pub trait RatingModel: Module + Scorer {
+    /// The training loss on a batch (the model's own choice of MSE / BCE / ...).
+    fn loss(&self, batch: &RatingBatch) -> ModelLoss;
+
+    /// Predicted ratings for evaluation, on the rating scale. Defaults to [`Scorer::score`].
+    ///
+    /// # Shapes
+    /// - `users`, `items`: `[batch]`
+    /// - output: `[batch]`
+    fn predict(&self, users: Tensor<1, Int>, items: Tensor<1, Int>) -> Tensor<1> {
+        self.score(users, items)
+    }
+}

@@ -1,0 +1,31 @@
+//! # recsys-train
+//!
+//! Training, evaluation and run directories for the models of `recsys-models` on the data of
+//! `recsys-data`, on any Burn backend chosen at run time ([`device::device`]).
+//!
+//! - [`device`]: `ndarray | flex | wgpu` to an autodiff [`Device`](burn::tensor::Device).
+//! - [`optim`]: optimiser / schedule / clipping settings built into Burn's optimisers.
+//! - [`metrics`]: RMSE, MAE, MSE, MAPE, R² on slices.
+//! - [`batch`]: seeded shuffled mini-batches of interactions as device tensors.
+//! - [`trainer`]: the training loop, generic over [`RatingModel`](recsys_models::RatingModel).
+//! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`.
+//! - [`run`]: the CLI's entry points ([`train_run`], [`load_run`]).
+
+pub use burn;
+
+pub mod batch;
+pub mod device;
+pub mod error;
+pub mod metrics;
+pub mod optim;
+pub mod run;
+pub mod run_dir;
+pub mod trainer;
+
+pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
+pub use error::{Result, TrainError};
+pub use metrics::{Metric, RatingMetrics};
+pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig};
+pub use run::{AnyModel, LoadedRun, ModelConfig, RunConfig, TrainSummary, load_run, train_run};
+pub use run_dir::{Checkpoint, RunDir};
+pub use trainer::{EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, predict};

@@ -1,0 +1,239 @@
+//! Rating-prediction metrics on plain slices (`pred[k]` against `target[k]`), accumulated in `f64`.
+
+use serde::{Deserialize, Serialize};
+
+fn check(pred: &[f32], target: &[f32]) {
+    assert_eq!(
+        pred.len(),
+        target.len(),
+        "predictions and targets differ in length"
+    );
+}
+
+/// Mean squared error (0 for empty input).
+pub fn mse(pred: &[f32], target: &[f32]) -> f64 {
+    check(pred, target);
+    if pred.is_empty() {
+        return 0.0;
+    }
+    pred.iter()
+        .zip(target)
+        .map(|(&p, &t)| (p as f64 - t as f64).powi(2))
+        .sum::<f64>()
+        / pred.len() as f64
+}
+
+/// Root mean squared error.
+pub fn rmse(pred: &[f32], target: &[f32]) -> f64 {
+    mse(pred, target).sqrt()
+}
+
+/// Mean absolute error.
+pub fn mae(pred: &[f32], target: &[f32]) -> f64 {
+    check(pred, target);
+    if pred.is_empty() {
+        return 0.0;
+    }
+    pred.iter()
+        .zip(target)
+        .map(|(&p, &t)| (p as f64 - t as f64).abs())
+        .sum::<f64>()
+        / pred.len() as f64
+}
+
+/// Mean absolute percentage error, in percent, over the entries whose target is non-zero.
+pub fn mape(pred: &[f32], target: &[f32]) -> f64 {
+    check(pred, target);
+    let (sum, n) = pred
+        .iter()
+        .zip(target)
+        .filter(|(_, t)| **t != 0.0)
+        .fold((0.0f64, 0usize), |(s, n), (&p, &t)| {
+            (s + ((p as f64 - t as f64) / t as f64).abs(), n + 1)
+        });
+    if n == 0 { 0.0 } else { 100.0 * sum / n as f64 }
+}
+
+/// Coefficient of determination `1 - SS_res / SS_tot` (0 when the targets are constant).
+pub fn r2(pred: &[f32], target: &[f32]) -> f64 {
+    check(pred, target);
+    if target.is_empty() {
+        return 0.0;
+    }
+    let mean = target.iter().map(|&t| t as f64).sum::<f64>() / target.len() as f64;
+    let ss_tot: f64 = target.iter().map(|&t| (t as f64 - mean).powi(2)).sum();
+    let ss_res: f64 = pred
+        .iter()
+        .zip(target)
+        .map(|(&p, &t)| (p as f64 - t as f64).powi(2))
+        .sum();
+    if ss_tot == 0.0 {
+        0.0
+    } else {
+        1.0 - ss_res / ss_tot
+    }
+}
+
+/// Clamps predictions to the rating scale `[min, max]` in place.
+pub fn clamp_to_scale(pred: &mut [f32], (min, max): (f32, f32)) {
+    for p in pred {
+        *p = p.clamp(min, max);
+    }
+}
+
+/// All rating metrics of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct RatingMetrics {
+    pub rmse: f64,
+    pub mae: f64,
+    pub mse: f64,
+    pub mape: f64,
+    pub r2: f64,
+    /// Number of ratings evaluated.
+    pub n: usize,
+}
+
+impl RatingMetrics {
+    /// Metrics of `pred` against `target`, with predictions clamped to `scale` first if given.
+    pub fn compute(pred: &[f32], target: &[f32], scale: Option<(f32, f32)>) -> Self {
+        let clamped;
+        let pred = match scale {
+            Some(scale) => {
+                clamped = {
+                    let mut p = pred.to_vec();
+                    clamp_to_scale(&mut p, scale);
+                    p
+                };
+                &clamped[..]
+            }
+            None => pred,
+        };
+        RatingMetrics {
+            rmse: rmse(pred, target),
+            mae: mae(pred, target),
+            mse: mse(pred, target),
+            mape: mape(pred, target),
+            r2: r2(pred, target),
+            n: pred.len(),
+        }
+    }
+
+    pub fn get(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Rmse => self.rmse,
+            Metric::Mae => self.mae,
+            Metric::Mse => self.mse,
+            Metric::Mape => self.mape,
+            Metric::R2 => self.r2,
+        }
+    }
+}
+
+/// The metric that selects the best epoch and drives early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    #[default]
+    Rmse,
+    Mae,
+    Mse,
+    Mape,
+    R2,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Rmse => "rmse",
+            Metric::Mae => "mae",
+            Metric::Mse => "mse",
+            Metric::Mape => "mape",
+            Metric::R2 => "r2",
+        }
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::R2)
+    }
+
+    /// Whether `candidate` beats `best`.
+    pub fn improves(self, candidate: f64, best: f64) -> bool {
+        if self.higher_is_better() {
+            candidate > best
+        } else {
+            candidate < best
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "rmse" => Ok(Metric::Rmse),
+            "mae" => Ok(Metric::Mae),
+            "mse" => Ok(Metric::Mse),
+            "mape" => Ok(Metric::Mape),
+            "r2" => Ok(Metric::R2),
+            _ => Err(format!(
+                "unknown metric {s:?}: expected rmse, mae, mse, mape or r2"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: [f32; 4] = [3.0, 4.5, 2.0, 5.0];
+    const T: [f32; 4] = [4.0, 4.0, 2.0, 3.0];
+    // errors: -1, 0.5, 0, 2
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+
+    #[test]
+    fn hand_computed_values() {
+        close(mse(&P, &T), (1.0 + 0.25 + 0.0 + 4.0) / 4.0); // 1.3125
+        close(rmse(&P, &T), 1.3125f64.sqrt());
+        close(mae(&P, &T), (1.0 + 0.5 + 0.0 + 2.0) / 4.0); // 0.875
+        close(mape(&P, &T), 100.0 * (0.25 + 0.125 + 0.0 + 2.0 / 3.0) / 4.0);
+        // mean(T) = 3.25; SS_tot = 0.5625 + 0.5625 + 1.5625 + 0.0625 = 2.75; SS_res = 5.25
+        close(r2(&P, &T), 1.0 - 5.25 / 2.75);
+    }
+
+    #[test]
+    fn edge_cases() {
+        close(rmse(&[], &[]), 0.0);
+        close(mape(&[1.0], &[0.0]), 0.0);
+        close(r2(&[1.0, 2.0], &[3.0, 3.0]), 0.0);
+        close(r2(&T, &T), 1.0);
+    }
+
+    #[test]
+    fn clamping_to_the_scale() {
+        let m = RatingMetrics::compute(&[0.0, 6.0, 3.0], &[1.0, 5.0, 3.0], Some((1.0, 5.0)));
+        close(m.rmse, 0.0);
+        assert_eq!(m.n, 3);
+        let raw = RatingMetrics::compute(&[0.0, 6.0, 3.0], &[1.0, 5.0, 3.0], None);
+        close(raw.mae, 2.0 / 3.0);
+        close(raw.get(Metric::Mae), raw.mae);
+    }
+
+    #[test]
+    fn metric_direction() {
+        assert!(Metric::Rmse.improves(0.9, 1.0));
+        assert!(!Metric::Rmse.improves(1.0, 1.0));
+        assert!(Metric::R2.improves(0.5, 0.4));
+        assert_eq!("R2".parse::<Metric>().unwrap(), Metric::R2);
+    }
+}

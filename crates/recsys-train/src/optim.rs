@@ -1,0 +1,374 @@
+//! Optimiser settings as data (serde / TOML), built into Burn's own optimisers
+//! ([`burn::optim::ModuleOptimizer`]) and learning-rate schedulers.
+//!
+//! ```toml
+//! [optimizer]
+//! lr = 0.005
+//! weight_decay = 0.0          # L2 on the gradient; decoupled for AdamW
+//! algorithm = { name = "adam", beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-8 }
+//! schedule = { name = "cosine", min_lr = 0.0 }  # or "constant", or { name = "step", every_epochs = 10, gamma = 0.5 }
+//! grad_clip = { norm = 1.0 }  # or { value = 0.5 }; absent = no clipping
+//! ```
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{
+    AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+fn beta_1() -> f32 {
+    0.9
+}
+fn beta_2() -> f32 {
+    0.999
+}
+fn epsilon() -> f32 {
+    1e-8
+}
+fn alpha() -> f32 {
+    0.99
+}
+fn gamma() -> f64 {
+    0.1
+}
+
+/// The update rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Algorithm {
+    Adam {
+        #[serde(default = "beta_1")]
+        beta_1: f32,
+        #[serde(default = "beta_2")]
+        beta_2: f32,
+        #[serde(default = "epsilon")]
+        epsilon: f32,
+    },
+    /// Adam with decoupled weight decay (Loshchilov & Hutter); `weight_decay` is the decoupled rate.
+    #[serde(rename = "adamw")]
+    AdamW {
+        #[serde(default = "beta_1")]
+        beta_1: f32,
+        #[serde(default = "beta_2")]
+        beta_2: f32,
+        #[serde(default = "epsilon")]
+        epsilon: f32,
+    },
+    #[serde(rename = "rmsprop")]
+    RmsProp {
+        #[serde(default = "alpha")]
+        alpha: f32,
+        #[serde(default)]
+        momentum: f32,
+        #[serde(default = "epsilon")]
+        epsilon: f32,
+    },
+    Adagrad {
+        #[serde(default)]
+        lr_decay: f64,
+        #[serde(default = "epsilon")]
+        epsilon: f32,
+    },
+    /// Stochastic gradient descent, with heavy-ball momentum when `momentum > 0`.
+    Sgd {
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        nesterov: bool,
+    },
+}
+
+impl Default for Algorithm {
+    fn default() -> Self {
+        Algorithm::Adam {
+            beta_1: beta_1(),
+            beta_2: beta_2(),
+            epsilon: epsilon(),
+        }
+    }
+}
+
+/// How the learning rate changes over training (per optimiser step, expressed in epochs).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    /// Multiply by `gamma` every `every_epochs` epochs.
+    Step {
+        every_epochs: usize,
+        #[serde(default = "gamma")]
+        gamma: f64,
+    },
+    /// Cosine annealing from `lr` down to `min_lr` over the whole run.
+    Cosine {
+        #[serde(default)]
+        min_lr: f64,
+    },
+}
+
+/// Gradient clipping.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradClip {
+    /// Rescale each parameter's gradient to at most this L2 norm.
+    Norm(f32),
+    /// Clamp each gradient component to `[-v, v]`.
+    Value(f32),
+}
+
+/// Optimiser, learning rate, weight decay, clipping and schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizerConfig {
+    pub lr: f64,
+    /// L2 penalty added to gradients (Adam, RMSprop, Adagrad, SGD), or the decoupled decay rate
+    /// (AdamW). 0 disables it.
+    pub weight_decay: f32,
+    pub algorithm: Algorithm,
+    pub schedule: LrSchedule,
+    pub grad_clip: Option<GradClip>,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            algorithm: Algorithm::default(),
+            schedule: LrSchedule::Constant,
+            grad_clip: None,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("learning rate must be positive, got {}", self.lr));
+        }
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
+            return bad(format!(
+                "weight_decay must be >= 0, got {}",
+                self.weight_decay
+            ));
+        }
+        match &self.schedule {
+            LrSchedule::Step {
+                every_epochs: 0, ..
+            } => {
+                return bad("schedule step: every_epochs must be >= 1".into());
+            }
+            LrSchedule::Cosine { min_lr } if !(*min_lr >= 0.0 && *min_lr <= self.lr) => {
+                return bad(format!(
+                    "schedule cosine: min_lr must be in [0, lr], got {min_lr}"
+                ));
+            }
+            LrSchedule::Cosine { .. } if self.lr > 1.0 => {
+                return bad("schedule cosine: lr must be at most 1".into());
+            }
+            _ => {}
+        }
+        match self.grad_clip {
+            Some(GradClip::Norm(v) | GradClip::Value(v)) if v.is_nan() || v <= 0.0 => {
+                bad(format!("grad_clip must be positive, got {v}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn decay(&self) -> Option<WeightDecayConfig> {
+        (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay))
+    }
+
+    fn clipping(&self) -> Option<GradientClippingConfig> {
+        self.grad_clip.map(|c| match c {
+            GradClip::Norm(v) => GradientClippingConfig::Norm(v),
+            GradClip::Value(v) => GradientClippingConfig::Value(v),
+        })
+    }
+
+    /// The Burn optimiser (with weight decay and clipping).
+    pub fn init(&self) -> Result<ModuleOptimizer> {
+        self.validate()?;
+        Ok(match self.algorithm {
+            Algorithm::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+            } => AdamConfig::new()
+                .with_beta_1(beta_1)
+                .with_beta_2(beta_2)
+                .with_epsilon(epsilon)
+                .with_weight_decay(self.decay())
+                .with_grad_clipping(self.clipping())
+                .init(),
+            Algorithm::AdamW {
+                beta_1,
+                beta_2,
+                epsilon,
+            } => AdamWConfig::new()
+                .with_beta_1(beta_1)
+                .with_beta_2(beta_2)
+                .with_epsilon(epsilon)
+                .with_weight_decay(self.weight_decay)
+                .with_grad_clipping(self.clipping())
+                .init(),
+            Algorithm::RmsProp {
+                alpha,
+                momentum,
+                epsilon,
+            } => RmsPropConfig::new()
+                .with_alpha(alpha)
+                .with_momentum(momentum)
+                .with_epsilon(epsilon)
+                .with_weight_decay(self.decay())
+                .with_grad_clipping(self.clipping())
+                .init(),
+            Algorithm::Adagrad { lr_decay, epsilon } => AdaGradConfig::new()
+                .with_lr_decay(lr_decay)
+                .with_epsilon(epsilon)
+                .with_weight_decay(self.decay())
+                .with_grad_clipping(self.clipping())
+                .init(),
+            Algorithm::Sgd { momentum, nesterov } => SgdConfig::new()
+                .with_momentum((momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(0.0)
+                        .with_nesterov(nesterov)
+                }))
+                .with_weight_decay(self.decay())
+                .with_gradient_clipping(self.clipping())
+                .init(),
+        })
+    }
+
+    /// The learning-rate scheduler for a run of `epochs` epochs of `steps_per_epoch` steps;
+    /// call `step()` once per optimiser step.
+    pub fn scheduler(&self, epochs: usize, steps_per_epoch: usize) -> Result<ModuleLrScheduler> {
+        self.validate()?;
+        let steps_per_epoch = steps_per_epoch.max(1);
+        let sched = match &self.schedule {
+            LrSchedule::Constant => Ok(ModuleLrScheduler::new(self.lr)),
+            LrSchedule::Step {
+                every_epochs,
+                gamma,
+            } => StepLrSchedulerConfig::new(self.lr, every_epochs * steps_per_epoch)
+                .with_gamma(*gamma)
+                .init(),
+            LrSchedule::Cosine { min_lr } => {
+                CosineAnnealingLrSchedulerConfig::new(self.lr, (epochs * steps_per_epoch).max(1))
+                    .with_min_lr(*min_lr)
+                    .init()
+            }
+        };
+        sched.map_err(TrainError::Config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_defaults() {
+        let text = r#"
+            lr = 0.01
+            weight_decay = 0.001
+            algorithm = { name = "sgd", momentum = 0.9 }
+            schedule = { name = "step", every_epochs = 2, gamma = 0.5 }
+            grad_clip = { norm = 1.0 }
+        "#;
+        let c: OptimizerConfig = toml::from_str(text).unwrap();
+        assert_eq!(
+            c.algorithm,
+            Algorithm::Sgd {
+                momentum: 0.9,
+                nesterov: false
+            }
+        );
+        assert_eq!(c.grad_clip, Some(GradClip::Norm(1.0)));
+        let back: OptimizerConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let d: OptimizerConfig = toml::from_str("algorithm = { name = \"adamw\" }").unwrap();
+        assert_eq!(d.lr, 1e-3);
+        assert!(matches!(d.algorithm, Algorithm::AdamW { beta_1, .. } if beta_1 == 0.9));
+    }
+
+    #[test]
+    fn every_algorithm_and_schedule_builds() {
+        let algorithms: Vec<Algorithm> = ["adam", "adamw", "rmsprop", "adagrad", "sgd"]
+            .iter()
+            .map(|n| toml::from_str(&format!("name = \"{n}\"")).unwrap())
+            .collect();
+        for algorithm in algorithms {
+            for schedule in [
+                LrSchedule::Constant,
+                LrSchedule::Step {
+                    every_epochs: 1,
+                    gamma: 0.5,
+                },
+                LrSchedule::Cosine { min_lr: 0.0 },
+            ] {
+                let c = OptimizerConfig {
+                    lr: 0.01,
+                    weight_decay: 0.01,
+                    algorithm: algorithm.clone(),
+                    schedule,
+                    grad_clip: Some(GradClip::Value(1.0)),
+                };
+                c.init().unwrap();
+                c.scheduler(3, 4).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn schedules_follow_their_formulas() {
+        let c = OptimizerConfig {
+            lr: 0.1,
+            schedule: LrSchedule::Step {
+                every_epochs: 1,
+                gamma: 0.5,
+            },
+            ..Default::default()
+        };
+        let mut s = c.scheduler(3, 2).unwrap();
+        let lrs: Vec<f64> = (0..5).map(|_| s.step().base()).collect();
+        let want = [0.1, 0.1, 0.05, 0.05, 0.025];
+        for (a, b) in lrs.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{lrs:?}");
+        }
+        let c = OptimizerConfig {
+            lr: 0.1,
+            schedule: LrSchedule::Cosine { min_lr: 0.0 },
+            ..Default::default()
+        };
+        let mut s = c.scheduler(2, 2).unwrap();
+        let lrs: Vec<f64> = (0..4).map(|_| s.step().base()).collect();
+        assert!((lrs[0] - 0.1).abs() < 1e-12 && lrs[3] < lrs[1], "{lrs:?}");
+    }
+
+    #[test]
+    fn invalid_settings_are_errors() {
+        let c = OptimizerConfig {
+            lr: 0.0,
+            ..Default::default()
+        };
+        assert!(c.init().is_err());
+        let c = OptimizerConfig {
+            grad_clip: Some(GradClip::Norm(-1.0)),
+            ..Default::default()
+        };
+        assert!(c.init().is_err());
+    }
+}

@@ -1,0 +1,555 @@
+//! The training loop: one loop for every [`RatingModel`].
+//!
+//! Per epoch: seeded shuffle, mini-batch steps with Burn's optimiser and learning-rate schedule,
+//! the mean training loss, the validation metrics, early stopping on [`TrainConfig::metric`] with
+//! [`TrainConfig::patience`], and (with a [`RunDir`]) one line of `metrics.jsonl` plus the
+//! `model-best` / `model-last` weights.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use recsys_data::Interactions;
+use recsys_models::RatingModel;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{Batches, index_tensor};
+use crate::error::{Result, TrainError};
+use crate::metrics::{Metric, RatingMetrics};
+use crate::optim::OptimizerConfig;
+use crate::run_dir::{Checkpoint, RunDir};
+
+/// Settings of a training run (the `[train]` table of `config.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds the shuffling and Burn's device RNG.
+    pub seed: u64,
+    /// Stop after this many epochs without improvement of `metric` on the validation set;
+    /// `None` trains all epochs.
+    pub patience: Option<usize>,
+    /// The validation metric that selects the best epoch.
+    pub metric: Metric,
+    /// Smallest change of `metric` that counts as an improvement.
+    pub min_delta: f64,
+    /// Batch size of evaluation and prediction.
+    pub eval_batch_size: usize,
+    pub optimizer: OptimizerConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 256,
+            seed: 42,
+            patience: Some(3),
+            metric: Metric::Rmse,
+            min_delta: 0.0,
+            eval_batch_size: 8192,
+            optimizer: OptimizerConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch_size == 0 || self.eval_batch_size == 0 {
+            return Err(TrainError::Config(
+                "epochs, batch_size and eval_batch_size must be at least 1".into(),
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(TrainError::Config(
+                "patience must be at least 1 (or absent)".into(),
+            ));
+        }
+        self.optimizer.validate()
+    }
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss (data term + penalty) over the epoch's samples.
+    pub train_loss: f64,
+    /// Mean penalty part of `train_loss` (0 without regularisation).
+    pub train_penalty: f64,
+    pub valid: Option<RatingMetrics>,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Wall time of training and validation.
+    pub seconds: f64,
+    /// Training samples per second (training steps only).
+    pub samples_per_s: f64,
+    /// Whether this epoch is the best so far.
+    pub best: bool,
+}
+
+/// What [`Trainer::fit`] returns.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome<M> {
+    /// The best model on the validation set, or the last one without validation data.
+    pub model: M,
+    /// 1-based epoch of `model`.
+    pub best_epoch: usize,
+    pub best_valid: Option<RatingMetrics>,
+    pub history: Vec<EpochRecord>,
+    pub stopped_early: bool,
+}
+
+/// Runs the training loop.
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    pub config: TrainConfig,
+    /// Predictions are clamped to this rating scale before metrics.
+    pub rating_scale: Option<(f32, f32)>,
+    /// No progress output at all.
+    pub quiet: bool,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig) -> Self {
+        Self {
+            config,
+            rating_scale: None,
+            quiet: false,
+        }
+    }
+
+    pub fn with_rating_scale(mut self, scale: (f32, f32)) -> Self {
+        self.rating_scale = Some(scale);
+        self
+    }
+
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Trains `model` (built on `device`, an autodiff device) on `train`, validating on `valid`
+    /// after every epoch. With `run_dir`, writes `metrics.jsonl` and the weights there.
+    pub fn fit<M: RatingModel>(
+        &self,
+        mut model: M,
+        train: &Interactions,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run_dir: Option<&RunDir>,
+    ) -> Result<TrainOutcome<M>> {
+        let cfg = &self.config;
+        cfg.validate()?;
+        if train.is_empty() {
+            return Err(TrainError::EmptyTrainingSet);
+        }
+        let valid = valid.filter(|v| !v.is_empty());
+        device.seed(cfg.seed);
+        let eval_device = device.clone().without_autodiff();
+        let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
+        let mut optim = cfg.optimizer.init()?;
+        let mut sched = cfg.optimizer.scheduler(cfg.epochs, steps_per_epoch)?;
+        if let Some(dir) = run_dir {
+            dir.reset_metrics()?;
+        }
+        let show_bar = !self.quiet && std::io::stderr().is_terminal();
+
+        let mut history = Vec::new();
+        let mut best: Option<(M, usize, Option<RatingMetrics>)> = None;
+        let mut best_value = if cfg.metric.higher_is_better() {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+        let mut since_best = 0usize;
+        let mut stopped_early = false;
+
+        for epoch in 1..=cfg.epochs {
+            let start = Instant::now();
+            let bar = if show_bar {
+                let bar = ProgressBar::with_draw_target(
+                    Some(steps_per_epoch as u64),
+                    ProgressDrawTarget::stderr(),
+                );
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+                Some(bar)
+            } else {
+                None
+            };
+
+            let mut loss_sum = 0.0f64;
+            let mut penalty_sum = 0.0f64;
+            let mut seen = 0usize;
+            let mut lr = cfg.optimizer.lr;
+            for (step, batch) in
+                Batches::new(train, cfg.batch_size, Some((cfg.seed, epoch)), device).enumerate()
+            {
+                let n = batch.len();
+                let out = model.loss(&batch);
+                let total = out.total();
+                let value: f32 = total.clone().into_scalar();
+                if !value.is_finite() {
+                    if let Some(bar) = &bar {
+                        bar.abandon();
+                    }
+                    return Err(TrainError::NonFiniteLoss {
+                        epoch,
+                        step: step + 1,
+                        value,
+                    });
+                }
+                if let Some(p) = out.penalty {
+                    penalty_sum += p.into_scalar::<f32>() as f64 * n as f64;
+                }
+                let grads = GradientsParams::from_grads(total.backward(), &model);
+                let step_lr = sched.step();
+                lr = step_lr.base();
+                model = optim.step(step_lr, model, grads);
+                loss_sum += value as f64 * n as f64;
+                seen += n;
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+                }
+            }
+            let train_seconds = start.elapsed().as_secs_f64();
+            if let Some(bar) = &bar {
+                bar.set_message(format!("loss {:.4}, validating", loss_sum / seen as f64));
+            }
+
+            let valid_metrics = valid.map(|v| {
+                evaluate(
+                    &model.valid(),
+                    v,
+                    cfg.eval_batch_size,
+                    self.rating_scale,
+                    &eval_device,
+                )
+            });
+            let is_best = match &valid_metrics {
+                Some(m) => {
+                    let value = m.get(cfg.metric);
+                    let improved = best.is_none()
+                        || (cfg.metric.improves(value, best_value)
+                            && (value - best_value).abs() > cfg.min_delta);
+                    if improved {
+                        best_value = value;
+                    }
+                    improved
+                }
+                None => true,
+            };
+            if is_best {
+                since_best = 0;
+                best = Some((model.clone(), epoch, valid_metrics));
+                if let (Some(dir), Some(_)) = (run_dir, valid) {
+                    dir.save_model(&model, Checkpoint::Best)?;
+                }
+            } else {
+                since_best += 1;
+            }
+
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / seen as f64,
+                train_penalty: penalty_sum / seen as f64,
+                valid: valid_metrics,
+                lr,
+                seconds: start.elapsed().as_secs_f64(),
+                samples_per_s: seen as f64 / train_seconds.max(1e-9),
+                best: is_best && valid.is_some(),
+            };
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if !self.quiet {
+                eprintln!("{}", epoch_line(&record, cfg.epochs));
+            }
+            if let Some(dir) = run_dir {
+                dir.append_metrics(&record)?;
+                dir.save_model(&model, Checkpoint::Last)?;
+            }
+            history.push(record);
+
+            if let Some(patience) = cfg.patience
+                && valid.is_some()
+                && since_best >= patience
+                && epoch < cfg.epochs
+            {
+                stopped_early = true;
+                if !self.quiet {
+                    eprintln!(
+                        "early stop: no {} improvement for {patience} epochs",
+                        cfg.metric
+                    );
+                }
+                break;
+            }
+        }
+
+        let (model, best_epoch, best_valid) = best.expect("at least one epoch ran");
+        Ok(TrainOutcome {
+            model,
+            best_epoch,
+            best_valid,
+            history,
+            stopped_early,
+        })
+    }
+}
+
+fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+    let mut line = format!("epoch {}/{}  loss {:.4}", r.epoch, epochs, r.train_loss);
+    if let Some(v) = &r.valid {
+        line += &format!("  valid rmse {:.4} mae {:.4}", v.rmse, v.mae);
+    }
+    line += &format!("  {:.1}s  {:.0} samples/s", r.seconds, r.samples_per_s);
+    if r.best {
+        line += "  *";
+    }
+    line
+}
+
+/// Predicted ratings of `(users[k], items[k])`, in batches of `batch_size`, on `device` (a plain
+/// device for a model from [`Module::valid`] or a loaded one).
+pub fn predict<M: RatingModel>(
+    model: &M,
+    users: &[u32],
+    items: &[u32],
+    batch_size: usize,
+    device: &Device,
+) -> Vec<f32> {
+    assert_eq!(users.len(), items.len(), "users and items differ in length");
+    let batch_size = batch_size.max(1);
+    let mut out = Vec::with_capacity(users.len());
+    for start in (0..users.len()).step_by(batch_size) {
+        let end = (start + batch_size).min(users.len());
+        let pred = model.predict(
+            index_tensor(&users[start..end], device),
+            index_tensor(&items[start..end], device),
+        );
+        out.extend(
+            pred.into_data()
+                .try_into_vec_as::<f32>()
+                .expect("float predictions"),
+        );
+    }
+    out
+}
+
+/// Rating metrics of `model` on `data`, predictions clamped to `scale` if given.
+pub fn evaluate<M: RatingModel>(
+    model: &M,
+    data: &Interactions,
+    batch_size: usize,
+    scale: Option<(f32, f32)>,
+    device: &Device,
+) -> RatingMetrics {
+    let pred = predict(model, &data.users, &data.items, batch_size, device);
+    RatingMetrics::compute(&pred, &data.ratings, scale)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::device::{BackendKind, device};
+    use crate::optim::{Algorithm, OptimizerConfig};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use recsys_models::{MfConfig, MfOutput};
+
+    /// A 30 x 20 rank-2 rating matrix on the 1..5 scale, ~60% observed, split 80/20.
+    pub(crate) fn synthetic() -> (Interactions, Interactions) {
+        let (n_users, n_items) = (30usize, 20usize);
+        let mut rng = StdRng::seed_from_u64(1);
+        let u: Vec<[f32; 2]> = (0..n_users)
+            .map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)])
+            .collect();
+        let v: Vec<[f32; 2]> = (0..n_items)
+            .map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)])
+            .collect();
+        let (mut tr, mut va) = (Vec::new(), Vec::new());
+        for (a, ua) in u.iter().enumerate() {
+            for (b, vb) in v.iter().enumerate() {
+                if rng.random::<f32>() < 0.6 {
+                    let r = (3.0 + 1.5 * (ua[0] * vb[0] + ua[1] * vb[1]) * 1.5 + 0.3 * ua[0])
+                        .clamp(1.0, 5.0);
+                    let row = (a as u32, b as u32, r);
+                    if rng.random::<f32>() < 0.8 {
+                        tr.push(row)
+                    } else {
+                        va.push(row)
+                    }
+                }
+            }
+        }
+        let build = |rows: Vec<(u32, u32, f32)>| {
+            Interactions::new(
+                rows.iter().map(|r| r.0).collect(),
+                rows.iter().map(|r| r.1).collect(),
+                rows.iter().map(|r| r.2).collect(),
+                None,
+                n_users,
+                n_items,
+            )
+            .unwrap()
+        };
+        (build(tr), build(va))
+    }
+
+    pub(crate) fn train_config(epochs: usize) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            batch_size: 32,
+            seed: 7,
+            patience: None,
+            optimizer: OptimizerConfig {
+                lr: 0.03,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn mf_config(train: &Interactions, output: MfOutput) -> MfConfig {
+        MfConfig::new(train.n_users, train.n_items)
+            .with_dim(4)
+            .with_bias(true)
+            .with_output(output)
+            .with_global_mean(train.mean_rating() as f32)
+            .with_init(recsys_models::EmbeddingInit::Normal { std: 0.1 })
+            .with_seed(3)
+    }
+
+    fn baseline_rmse(train: &Interactions, valid: &Interactions) -> f64 {
+        let mean = train.mean_rating() as f32;
+        crate::metrics::rmse(&vec![mean; valid.len()], &valid.ratings)
+    }
+
+    fn fit_mf(
+        kind: BackendKind,
+        output: MfOutput,
+        epochs: usize,
+    ) -> TrainOutcome<recsys_models::Mf> {
+        let (train, valid) = synthetic();
+        let device = device(kind, 0).unwrap();
+        let model = mf_config(&train, output).init(&device).unwrap();
+        Trainer::new(train_config(epochs))
+            .with_rating_scale((1.0, 5.0))
+            .quiet(true)
+            .fit(model, &train, Some(&valid), &device, None)
+            .unwrap()
+    }
+
+    #[test]
+    fn mf_learns_on_flex_and_ndarray() {
+        let (train, valid) = synthetic();
+        let baseline = baseline_rmse(&train, &valid);
+        for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+            for output in [MfOutput::Linear, MfOutput::Logit] {
+                let o = fit_mf(kind, output, 40);
+                let first = o.history.first().unwrap().train_loss;
+                let last = o.history.last().unwrap().train_loss;
+                let rmse = o.best_valid.unwrap().rmse;
+                // BCE on soft labels has an entropy floor, so it falls less far than MSE.
+                let factor = if output == MfOutput::Logit { 0.9 } else { 0.5 };
+                assert!(
+                    last < factor * first,
+                    "{kind} {output:?}: loss {first} -> {last}"
+                );
+                assert!(
+                    rmse < 0.9 * baseline,
+                    "{kind} {output:?}: rmse {rmse} vs baseline {baseline}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_identical_metrics_on_flex() {
+        let a = fit_mf(BackendKind::Flex, MfOutput::Linear, 5);
+        let b = fit_mf(BackendKind::Flex, MfOutput::Linear, 5);
+        let strip = |h: &[EpochRecord]| -> Vec<(f64, Option<RatingMetrics>)> {
+            h.iter().map(|r| (r.train_loss, r.valid)).collect()
+        };
+        assert_eq!(strip(&a.history), strip(&b.history));
+    }
+
+    #[test]
+    fn early_stopping_and_best_epoch() {
+        let (train, valid) = synthetic();
+        let device = device(BackendKind::Flex, 0).unwrap();
+        let model = mf_config(&train, MfOutput::Linear).init(&device).unwrap();
+        let mut cfg = train_config(200);
+        cfg.patience = Some(2);
+        cfg.optimizer.lr = 0.2;
+        let o = Trainer::new(cfg)
+            .quiet(true)
+            .fit(model, &train, Some(&valid), &device, None)
+            .unwrap();
+        assert!(o.stopped_early, "ran {} epochs", o.history.len());
+        assert_eq!(o.history.len(), o.best_epoch + 2);
+        let best = o.history[o.best_epoch - 1].valid.unwrap().rmse;
+        assert!(o.history.iter().all(|r| r.valid.unwrap().rmse >= best));
+    }
+
+    #[test]
+    fn divergence_is_an_error_naming_epoch_and_step() {
+        let (train, valid) = synthetic();
+        let device = device(BackendKind::Flex, 0).unwrap();
+        let model = mf_config(&train, MfOutput::Linear).init(&device).unwrap();
+        let mut cfg = train_config(3);
+        cfg.optimizer.lr = 1e30;
+        cfg.optimizer.algorithm = Algorithm::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        };
+        let err = Trainer::new(cfg)
+            .quiet(true)
+            .fit(model, &train, Some(&valid), &device, None)
+            .unwrap_err();
+        match &err {
+            TrainError::NonFiniteLoss { epoch, step, .. } => assert!(*epoch >= 1 && *step >= 1),
+            other => panic!("unexpected error {other}"),
+        }
+        assert!(err.to_string().contains("epoch 1, step"), "{err}");
+    }
+
+    #[test]
+    fn wgpu_smoke() {
+        let adapters = crate::device::wgpu_adapters();
+        if adapters.is_empty() {
+            eprintln!("wgpu_smoke skipped: no wgpu adapter on this machine");
+            let err = device(BackendKind::Wgpu, 0).unwrap_err().to_string();
+            assert!(err.contains("--backend flex"), "{err}");
+            return;
+        }
+        eprintln!("wgpu adapters: {adapters:?}");
+        let (train, valid) = synthetic();
+        let device = device(BackendKind::Wgpu, 0).unwrap();
+        eprintln!("wgpu_smoke on {}", crate::device::adapter_name(&device));
+        let model = mf_config(&train, MfOutput::Linear).init(&device).unwrap();
+        let o = Trainer::new(train_config(8))
+            .quiet(true)
+            .fit(model, &train, Some(&valid), &device, None)
+            .unwrap();
+        let first = o.history.first().unwrap().train_loss;
+        let last = o.history.last().unwrap().train_loss;
+        assert!(last.is_finite() && last < first, "loss {first} -> {last}");
+        // Same initial weights and order as flex, so the first epoch agrees closely.
+        let flex = fit_mf(BackendKind::Flex, MfOutput::Linear, 1);
+        assert!((flex.history[0].train_loss - first).abs() < 1e-3 * first.max(1.0));
+    }
+}
