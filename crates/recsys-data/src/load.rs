@@ -378,15 +378,9 @@ fn first_data_line(path: &Path, skip_header: bool) -> Result<String> {
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
     let located = detect(path, options.format.as_ref())?;
     let (layout, scale) = layout_of(&located.format, &located.ratings)?;
-    let t0 = std::time::Instant::now();
     let raw = parse_file(&located.ratings, &layout, scale)?;
-    let t1 = t0.elapsed();
     let raw = apply_duplicates(raw, options.duplicates)?;
-    let t2 = t0.elapsed();
     let (interactions, ids) = build_vocab(raw);
-    if std::env::var_os("RECSYS_TRACE").is_some() {
-        eprintln!("parse {t1:?} dup {t2:?} vocab {:?}", t0.elapsed());
-    }
     let items = match &located.items {
         Some(p) => read_items(p, &located.format, &ids.items)?,
         None => Vec::new(),

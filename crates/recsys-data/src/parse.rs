@@ -193,45 +193,88 @@ pub fn parse_file(path: &Path, layout: &Layout, scale: Option<(f32, f32)>) -> Re
     };
     let mut interner = layout.string_ids.then(Interners::default);
 
-    let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(1);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
-    let reader = spawn_reader(file, chunk_tx, recycle_rx);
     let mut line_no: u64 = 1; // line number of the first line of the chunk at hand
     let mut header_left = layout.header_lines;
     let mut estimated = false;
-    let result = (|| -> Result<()> {
-        for buf in chunk_rx.iter() {
-            let buf = buf.map_err(|e| DataError::io(path, e))?;
-            let mut body: &[u8] = &buf;
-            while header_left > 0 && !body.is_empty() {
-                let end = memchr(b'\n', body).map_or(body.len(), |p| p + 1);
-                body = &body[end..];
-                header_left -= 1;
-                line_no += 1;
-            }
-            if !body.is_empty() {
-                if !estimated {
-                    // Size the columns once from the first chunk's mean line length, so they are
-                    // not reallocated (and briefly doubled) while growing.
-                    estimated = true;
-                    let lines = count_lines(body).max(1);
-                    let per_line = body.len() as f64 / lines as f64;
-                    let rows = ((size as f64 / per_line) * 1.02) as usize + 16;
-                    reserve_columns(&mut out, rows);
-                }
-                let lines = match interner.as_mut() {
-                    Some(int) => parse_part(body, layout, scale, line_no, Some(int), &mut out),
-                    None => parse_parallel(body, layout, scale, line_no, &mut out),
-                }
-                .map_err(|e| e.into_error(path))?;
-                line_no += lines;
-            }
-            let _ = recycle_tx.send(buf);
+    let mut feed = |chunk: &[u8], out: &mut RawColumns| -> Result<()> {
+        let mut body = chunk;
+        while header_left > 0 && !body.is_empty() {
+            let end = memchr(b'\n', body).map_or(body.len(), |p| p + 1);
+            body = &body[end..];
+            header_left -= 1;
+            line_no += 1;
         }
+        if body.is_empty() {
+            return Ok(());
+        }
+        if !estimated {
+            // Size the columns once from the first chunk's mean line length, so they are not
+            // reallocated (and briefly doubled) while growing.
+            estimated = true;
+            let lines = count_lines(body).max(1);
+            let per_line = body.len() as f64 / lines as f64;
+            let rows = ((size as f64 / per_line) * 1.02) as usize + 16;
+            reserve_columns(out, rows);
+        }
+        let lines = match interner.as_mut() {
+            Some(int) => parse_part(body, layout, scale, line_no, Some(int), out),
+            None => parse_parallel(body, layout, scale, line_no, out),
+        }
+        .map_err(|e| e.into_error(path))?;
+        line_no += lines;
         Ok(())
-    })();
-    drop(chunk_rx);
-    let _ = reader.join();
+    };
+
+    // SAFETY: the map is read-only and private; the file is not written by this process. (A
+    // file truncated by another process while it is read is the usual caveat of any mmap.)
+    let map = (size > 0).then(|| unsafe { memmap2::Mmap::map(&file) }.ok()).flatten();
+    let result = if let Some(map) = map {
+        // Walk the mapped file in chunks cut at line breaks; pages of parsed chunks are
+        // released as we go, so resident memory stays at the columns plus about one chunk.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let bytes: &[u8] = &map;
+        let mut start = 0usize;
+        let mut released = 0usize;
+        let page = 4096usize;
+        (|| -> Result<()> {
+            while start < bytes.len() {
+                let mut end = (start + CHUNK).min(bytes.len());
+                if end < bytes.len() {
+                    end = match memchr(b'\n', &bytes[end..]) {
+                        Some(p) => end + p + 1,
+                        None => bytes.len(),
+                    };
+                }
+                feed(&bytes[start..end], &mut out)?;
+                start = end;
+                let upto = start / page * page;
+                if upto > released {
+                    // SAFETY: the range lies in this read-only private map and is never read
+                    // again; dropping its pages only lowers resident memory.
+                    let _ = unsafe {
+                        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, released, upto - released)
+                    };
+                    released = upto;
+                }
+            }
+            Ok(())
+        })()
+    } else {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(1);
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+        let reader = spawn_reader(file, chunk_tx, recycle_rx);
+        let result = (|| -> Result<()> {
+            for buf in chunk_rx.iter() {
+                let buf = buf.map_err(|e| DataError::io(path, e))?;
+                feed(&buf, &mut out)?;
+                let _ = recycle_tx.send(buf);
+            }
+            Ok(())
+        })();
+        drop(chunk_rx);
+        let _ = reader.join();
+        result
+    };
     result?;
     if let Some(int) = interner {
         out.user_names = Some(int.users.names);
