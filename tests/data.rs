@@ -91,3 +91,49 @@ fn ml100k_stratified_split_covers_everyone() {
         assert!(part.item_counts().iter().all(|&c| c > 0));
     }
 }
+
+#[test]
+fn ncf_test_negatives_read_back() {
+    let Some(dir) = real_data("ncf-ml-1m", "ncf_test_negatives_read_back") else {
+        return;
+    };
+    let neg =
+        recsys::data::TestNegatives::read(&dir.join("ml-1m.test.negative"), 6040, 3706).unwrap();
+    assert_eq!(neg.cases.len(), 6040);
+    assert!(neg.cases.iter().all(|c| c.negatives.len() == 99));
+    assert_eq!((neg.cases[0].user, neg.cases[0].item), (0, 25));
+    // The same file against a smaller catalogue is a clear error naming file and line.
+    let e = recsys::data::TestNegatives::read(&dir.join("ml-1m.test.negative"), 6040, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ml-1m.test.negative:1:") && e.contains("out of range"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ml1m_movies_file_reads_latin1_titles() {
+    let Some(dir) = real_data("ml-1m", "ml1m_movies_file_reads_latin1_titles") else {
+        return;
+    };
+    // ratings.dat is not shipped here: pair the real movies.dat with a tiny ratings file.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("movies.dat"), tmp.path().join("movies.dat")).unwrap();
+    std::fs::copy(dir.join("users.dat"), tmp.path().join("users.dat")).unwrap();
+    std::fs::write(
+        tmp.path().join("ratings.dat"),
+        "1::1193::5::978300760\n2::1::3::978300761\n",
+    )
+    .unwrap();
+    let ds = load(tmp.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(ds.scale, (1.0, 5.0));
+    assert_eq!(
+        ds.title(ds.ids.item("1193").unwrap()),
+        Some("One Flew Over the Cuckoo's Nest (1975)")
+    );
+    assert_eq!(
+        ds.title(ds.ids.item("1").unwrap()),
+        Some("Toy Story (1995)")
+    );
+}

@@ -10,12 +10,24 @@ use serde_json::{Value, json};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Which suite: load (more suites join as models land).
+    /// Which suite: load, train or all.
     #[arg(long, default_value = "load")]
     suite: String,
     /// Synthetic scale for the load suite: 100k, 1m or 20m.
     #[arg(long, default_value = "20m")]
     scale: String,
+    /// Models of the train suite.
+    #[arg(long, value_delimiter = ',', default_value = "mf")]
+    models: Vec<String>,
+    /// Backends of the train suite.
+    #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
+    backends: Vec<String>,
+    /// Synthetic scales of the train suite.
+    #[arg(long, value_delimiter = ',', default_value = "1m")]
+    scales: Vec<String>,
+    /// Epochs per train-suite run; the first is a warm-up, the median of the rest is reported.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -36,7 +48,9 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let results = match args.suite.as_str() {
         "load" => load_suite(&args)?,
-        other => bail!("unknown suite {other:?}: expected load"),
+        "train" => train_suite(&args)?,
+        "all" => json!({"load": load_suite(&args)?, "train": train_suite(&args)?}),
+        other => bail!("unknown suite {other:?}: expected load, train or all"),
     };
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -45,7 +59,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     eprintln!("wrote {}", args.out.display());
     println!("{}", serde_json::to_string(&results)?);
     if args.write_md {
-        write_markdown(&args.suite, &results)?;
+        match args.suite.as_str() {
+            "all" => {
+                write_markdown("load", &results["load"])?;
+                write_markdown("train", &results["train"])?;
+            }
+            s => write_markdown(s, &results)?,
+        }
     }
     Ok(())
 }
@@ -214,6 +234,35 @@ fn write_markdown(suite: &str, r: &Value) -> Result<()> {
             }
             t
         }
+        "train" => {
+            let m = &r["machine"];
+            let mut t = format!(
+                "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. Synthetic MovieLens-shaped data; epoch time is the \
+                 median of the epochs after a warm-up epoch.\n\n\
+                 | model | backend | adapter | scale | batch | epoch s | samples/s | peak RSS | valid RMSE |\n\
+                 |---|---|---|---|---:|---:|---:|---:|---:|\n",
+                m["cpu"].as_str().unwrap_or(""),
+                m["cores"],
+                m["memory_gib"],
+                m["commit"].as_str().unwrap_or(""),
+                r["burn"].as_str().unwrap_or("")
+            );
+            for x in r["runs"].as_array().into_iter().flatten() {
+                t += &format!(
+                    "| {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB | {:.4} |\n",
+                    x["model"].as_str().unwrap_or(""),
+                    x["backend"].as_str().unwrap_or(""),
+                    x["adapter"].as_str().unwrap_or(""),
+                    x["scale"].as_str().unwrap_or(""),
+                    x["batch_size"],
+                    x["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
+                    x["samples_per_s"].as_f64().unwrap_or(f64::NAN),
+                    x["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+                    x["valid_rmse"].as_f64().unwrap_or(f64::NAN),
+                );
+            }
+            t
+        }
         _ => return Ok(()),
     };
     let path = Path::new("BENCHMARKS.md");
@@ -228,5 +277,126 @@ fn write_markdown(suite: &str, r: &Value) -> Result<()> {
     };
     std::fs::write(path, new)?;
     eprintln!("updated BENCHMARKS.md ({suite})");
+    Ok(())
+}
+
+/// Runs every (model, backend, scale) of the train suite in its own process.
+fn train_suite(args: &BenchArgs) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for scale in &args.scales {
+        for model in &args.models {
+            for backend in &args.backends {
+                eprintln!("train: {model} on {backend} at {scale} ...");
+                let out = Command::new(&exe)
+                    .args([
+                        "probe-train",
+                        model,
+                        backend,
+                        scale,
+                        &args.epochs.to_string(),
+                    ])
+                    .output()?;
+                if !out.status.success() {
+                    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                    eprintln!("  failed: {err}");
+                    runs.push(
+                        json!({"model": model, "backend": backend, "scale": scale, "error": err}),
+                    );
+                    continue;
+                }
+                let v: Value = serde_json::from_slice(&out.stdout)?;
+                eprintln!("  {v}");
+                runs.push(v);
+            }
+        }
+    }
+    Ok(json!({"suite": "train", "machine": machine(), "burn": "0.22.1", "runs": runs}))
+}
+
+/// The workload of each model in the train suite (the settings of the speed targets).
+fn bench_model(
+    model: &str,
+    ds: &recsys_data::Dataset,
+    train: &recsys_data::Interactions,
+) -> Result<(recsys_train::ModelConfig, usize)> {
+    use recsys_models::MfConfig;
+    let n = &ds.interactions;
+    Ok(match model {
+        "mf" => (
+            recsys_train::ModelConfig::Mf(
+                MfConfig::new(n.n_users, n.n_items)
+                    .with_dim(64)
+                    .with_bias(true)
+                    .with_global_mean(train.mean_rating() as f32),
+            ),
+            40_960,
+        ),
+        other => bail!("no bench workload for model {other:?}"),
+    })
+}
+
+/// Trains one model and prints what it cost. Runs in its own process so peak RSS is its own.
+pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Result<()> {
+    let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = recsys_data::synth::SynthConfig::preset(scale)?.with_seed(42);
+    let ds = recsys_data::synth::generate(&cfg);
+    let valid_n = (ds.interactions.len() / 100).clamp(1, 10_000);
+    let split = recsys_data::split(
+        &ds.interactions,
+        &recsys_data::SplitMethod::Random {
+            valid: recsys_data::Size::Count(valid_n),
+            test: recsys_data::Size::Count(0),
+        },
+        42,
+    )?;
+    let (model_cfg, batch_size) = bench_model(model, &ds, &split.train)?;
+    let config = recsys_train::RunConfig {
+        model: model_cfg,
+        train: recsys_train::TrainConfig {
+            epochs: epochs.max(2),
+            batch_size,
+            patience: None,
+            ..Default::default()
+        },
+        backend,
+        device_index: 0,
+        rating_scale: [ds.scale.0, ds.scale.1],
+        data: Default::default(),
+    };
+    let dir = tempfile::tempdir()?;
+    let summary = recsys_train::train_run(
+        dir.path(),
+        &config,
+        &ds.ids,
+        &split.train,
+        Some(&split.valid),
+        true,
+    )?;
+    // Training time of an epoch (validation excluded), from its samples/s.
+    let mut secs: Vec<f64> = summary
+        .history
+        .iter()
+        .skip(1)
+        .map(|h| split.train.len() as f64 / h.samples_per_s)
+        .collect();
+    secs.sort_by(f64::total_cmp);
+    let epoch = secs[secs.len() / 2];
+    let last = summary.history.last().expect("at least one epoch");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "{}",
+        json!({"model": model, "backend": backend.to_string(), "adapter": summary.adapter, "scale": scale,
+               "batch_size": batch_size, "train_ratings": split.train.len(), "epochs": summary.history.len(),
+               "epoch_seconds": epoch, "first_epoch_seconds": split.train.len() as f64 / summary.history[0].samples_per_s,
+               "samples_per_s": split.train.len() as f64 / epoch, "peak_rss_bytes": peak_kb * 1024,
+               "valid_rmse": last.valid.as_ref().map(|v| v.rmse)})
+    );
     Ok(())
 }

@@ -18,11 +18,25 @@ enum Command {
     /// (internal) Load one ratings file in this process and print rows, seconds and peak RSS as JSON.
     #[command(hide = true)]
     ProbeLoad { path: std::path::PathBuf },
+    /// (internal) Train one model on one backend and scale in this process; print timings as JSON.
+    #[command(hide = true)]
+    ProbeTrain {
+        model: String,
+        backend: String,
+        scale: String,
+        epochs: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
         Command::ProbeLoad { path } => bench::probe_load(&path),
+        Command::ProbeTrain {
+            model,
+            backend,
+            scale,
+            epochs,
+        } => bench::probe_train(&model, &backend, &scale, epochs),
     }
 }

@@ -244,3 +244,110 @@ fn bad_input_fails_cleanly_naming_file_and_line() {
     );
     assert_fails_with(&recsys(&["data", "fetch", "ml-30m"]), &["ml-30m"]);
 }
+
+#[test]
+fn train_eval_predict_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run").display().to_string();
+    let o = recsys(&[
+        "train", "--model", "mf", "--bias", "--epochs", "2", "--out", &run, "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    for key in [
+        "run_dir", "model", "backend", "metrics", "epochs", "seconds",
+    ] {
+        assert!(v.get(key).is_some(), "train JSON lacks {key}: {v}");
+    }
+    assert_eq!(v["model"], "mf");
+    assert_eq!(v["backend"], "flex");
+    let rmse = v["metrics"]["rmse"].as_f64().unwrap();
+    assert!(rmse > 0.0 && rmse < 1.5, "{v}");
+    for f in [
+        "config.toml",
+        "idmap.json",
+        "metrics.jsonl",
+        "model-best.bpk",
+        "model-last.bpk",
+    ] {
+        assert!(dir.path().join("run").join(f).exists(), "run lacks {f}");
+    }
+    // eval rebuilds the same split from the recipe and gets the same test metrics.
+    let o = recsys(&["eval", "--run", &run, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = json(&o);
+    assert!(
+        (e["metrics"]["rmse"].as_f64().unwrap() - rmse).abs() < 1e-9,
+        "{e} vs {v}"
+    );
+    let o = recsys(&[
+        "predict", "--run", &run, "--user", "1", "--item", "1", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = json(&o)["prediction"].as_f64().unwrap();
+    assert!((0.5..=5.0).contains(&p), "{p}");
+    // A raw id the run does not know.
+    assert_fails_with(
+        &recsys(&["predict", "--run", &run, "--user", "999999", "--item", "1"]),
+        &["\"999999\""],
+    );
+    // A run directory that is not one.
+    assert_fails_with(
+        &recsys(&["eval", "--run", &dir.path().display().to_string()]),
+        &["config.toml"],
+    );
+}
+
+#[test]
+fn train_rejects_bad_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_fails_with(
+        &recsys(&["train", "--model", "transformer", "--epochs", "1"]),
+        &["unknown model \"transformer\""],
+    );
+    assert_fails_with(
+        &recsys(&["train", "--lr=-0.1", "--epochs", "1"]),
+        &["learning rate", "-0.1"],
+    );
+    assert_fails_with(
+        &recsys(&["train", "--embedding-dim", "0", "--epochs", "1"]),
+        &["dim"],
+    );
+    assert_fails_with(
+        &recsys(&["train", "--optimizer", "lbfgs", "--epochs", "1"]),
+        &["unknown optimizer"],
+    );
+    let cfg = write(dir.path(), "c.toml", b"[train]\nepochz = 3\n");
+    assert_fails_with(
+        &recsys(&["train", "--config", &cfg, "--epochs", "1"]),
+        &["c.toml", "train.epochz"],
+    );
+    let cfg = write(dir.path(), "d.toml", b"[train]\nepochs = \"many\"\n");
+    assert_fails_with(
+        &recsys(&["train", "--config", &cfg]),
+        &["invalid configuration"],
+    );
+    // A good config file is used, and flags override it.
+    let cfg = write(
+        dir.path(),
+        "e.toml",
+        b"[model]\ndim = 8\n[train]\nepochs = 1\nbatch_size = 1024\n",
+    );
+    let run = dir.path().join("r").display().to_string();
+    let o = recsys(&[
+        "train",
+        "--config",
+        &cfg,
+        "--batch-size",
+        "2048",
+        "--out",
+        &run,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = std::fs::read_to_string(dir.path().join("r/config.toml")).unwrap();
+    assert!(
+        written.contains("dim = 8") && written.contains("batch_size = 2048"),
+        "{written}"
+    );
+}

@@ -259,8 +259,9 @@ impl TestNegatives {
     }
 
     /// Reads the NCF `.test.negative` format, checking every index against `n_users` and
-    /// `n_items`, that every line has the same number of negatives, and that no negative is
-    /// the positive.
+    /// `n_items` and that every line has the same number of negatives. (The NCF paper's own
+    /// ML-1M file lists a user's held-out item among its negatives on a few lines; such files
+    /// are read as they are.)
     pub fn read(path: &Path, n_users: usize, n_items: usize) -> Result<Self> {
         let text = crate::io::read_utf8(path)?;
         let mut cases = Vec::new();
@@ -298,11 +299,6 @@ impl TestNegatives {
             let negatives = fields
                 .map(|f| num(f, "negative item", n_items))
                 .collect::<Result<Vec<_>>>()?;
-            if negatives.contains(&item) {
-                return Err(err(format!(
-                    "the positive item {item} is also listed as a negative"
-                )));
-            }
             match width {
                 None => width = Some(negatives.len()),
                 Some(w) if w != negatives.len() => {

@@ -227,7 +227,9 @@ pub fn parse_file(path: &Path, layout: &Layout, scale: Option<(f32, f32)>) -> Re
 
     // SAFETY: the map is read-only and private; the file is not written by this process. (A
     // file truncated by another process while it is read is the usual caveat of any mmap.)
-    let map = (size > 0).then(|| unsafe { memmap2::Mmap::map(&file) }.ok()).flatten();
+    let map = (size > 0)
+        .then(|| unsafe { memmap2::Mmap::map(&file) }.ok())
+        .flatten();
     let result = if let Some(map) = map {
         // Walk the mapped file in chunks cut at line breaks; pages of parsed chunks are
         // released as we go, so resident memory stays at the columns plus about one chunk.
@@ -252,7 +254,11 @@ pub fn parse_file(path: &Path, layout: &Layout, scale: Option<(f32, f32)>) -> Re
                     // SAFETY: the range lies in this read-only private map and is never read
                     // again; dropping its pages only lowers resident memory.
                     let _ = unsafe {
-                        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, released, upto - released)
+                        map.unchecked_advise_range(
+                            memmap2::UncheckedAdvice::DontNeed,
+                            released,
+                            upto - released,
+                        )
                     };
                     released = upto;
                 }
