@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use recsys_models::{MfConfig, MfOutput};
+use recsys_models::{AutoRecConfig, MfConfig, MfOutput, RecommenderNetConfig};
 use recsys_train::{
-    BackendKind, Checkpoint, ModelConfig, RatingMetrics, RunConfig, TrainConfig, load_run,
-    train_run,
+    BackendKind, Checkpoint, ModelConfig, RatingMetrics, RegressorRun, RunConfig, TrainConfig,
+    load_run, regressor_config_for_mf_run, resume_run, train_run,
 };
 use serde_json::{Value, json};
 use toml::Table;
@@ -29,9 +29,33 @@ pub struct BackendArgs {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model family: mf.
-    #[arg(long, default_value = "mf")]
-    model: String,
+    /// Model family: mf, recnet (Keras RecommenderNet), regressor (on a trained MF run's frozen
+    /// embeddings, see --embeddings) or autorec.
+    /// [default: mf]
+    #[arg(long)]
+    model: Option<String>,
+    /// Continue the run in this directory from its last weights and optimizer state for
+    /// --epochs more epochs, on the data and split it was trained on.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// The MF run whose embeddings a regressor reads (frozen).
+    #[arg(long)]
+    embeddings: Option<PathBuf>,
+    /// Hidden layer widths, e.g. 1500,500,1500 (recnet, regressor, autorec).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Dropout rate (recnet, regressor, autorec).
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// AutoRec reconstructs items' rating vectors (I-AutoRec, the default).
+    #[arg(long, conflicts_with = "user_based")]
+    item_based: bool,
+    /// AutoRec reconstructs users' rating vectors (U-AutoRec, as in the AutoRec notebook).
+    #[arg(long)]
+    user_based: bool,
+    /// Hidden activation of AutoRec: sigmoid, relu or identity.
+    #[arg(long)]
+    activation: Option<String>,
     /// A TOML config (the layout of a run's config.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -130,18 +154,55 @@ fn unknown_keys(given: &Table, known: &Table, prefix: &str, out: &mut Vec<String
     }
 }
 
-fn default_model(family: &str) -> Result<ModelConfig> {
+fn default_model(family: &str, embeddings: Option<&PathBuf>) -> Result<ModelConfig> {
     Ok(match family {
         "mf" => ModelConfig::Mf(MfConfig::new(1, 1)),
-        other => bail!("unknown model {other:?}: expected mf"),
+        "recnet" | "recommender_net" => {
+            ModelConfig::RecommenderNet(RecommenderNetConfig::new(1, 1))
+        }
+        "autorec" => ModelConfig::AutoRec(AutoRecConfig::new(1, 1)),
+        "regressor" => {
+            let Some(mf_run) = embeddings else {
+                bail!("--model regressor needs --embeddings <an mf run directory>");
+            };
+            ModelConfig::Regressor(RegressorRun {
+                mf_run: mf_run.clone(),
+                regressor: regressor_config_for_mf_run(mf_run)?,
+            })
+        }
+        other => bail!("unknown model {other:?}: expected mf, recnet, regressor or autorec"),
     })
+}
+
+/// The TOML path of a model setting in each family, or an error for a flag the family lacks.
+fn model_key(family: &str, flag: &str) -> Result<Vec<&'static str>> {
+    let key = match (family, flag) {
+        ("mf", "embedding-dim") => "dim",
+        ("recommender_net", "embedding-dim") => "embedding_dim",
+        ("mf" | "recommender_net" | "autorec", "l2") => "l2",
+        ("recommender_net" | "autorec", "hidden") => "hidden",
+        ("recommender_net" | "autorec", "dropout") => "dropout",
+        ("autorec", "activation") => "activation",
+        ("autorec", "base") => "base",
+        ("regressor", "hidden") => return Ok(vec!["model", "regressor", "hidden"]),
+        ("regressor", "dropout") => return Ok(vec!["model", "regressor", "dropout"]),
+        ("regressor", "l2") => return Ok(vec!["model", "regressor", "l2"]),
+        _ => bail!("--{flag} does not apply to model {family}"),
+    };
+    Ok(vec!["model", key])
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let started = Instant::now();
     // Defaults, then the config file, then flags.
+    if let Some(dir) = &args.resume {
+        return resume(&args, dir);
+    }
+    let model_name = args.model.as_deref().unwrap_or("mf");
+    let model = default_model(model_name, args.embeddings.as_ref())?;
+    let family = model.family();
     let defaults = RunConfig {
-        model: default_model(&args.model)?,
+        model,
         train: TrainConfig::default(),
         backend: BackendKind::Flex,
         device_index: 0,
@@ -159,15 +220,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
             .get("model")
             .and_then(|m| m.get("family"))
             .and_then(|f| f.as_str())
+            && f != family
         {
-            if f != args.model && args.model != "mf" {
-                bail!(
-                    "{} configures model {f:?}, but --model {} was given",
-                    path.display(),
-                    args.model
-                );
-            }
-            table.insert("model".into(), toml::Value::try_from(default_model(f)?)?);
+            bail!(
+                "{} configures model {f:?}, but --model {} was given",
+                path.display(),
+                model_name
+            );
         }
         merge(&mut table, t.clone());
         file_table = Some((path.clone(), t));
@@ -216,13 +275,46 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
     if let Some(d) = args.embedding_dim {
-        set(&mut table, &["model", "dim"], i(d));
+        set(&mut table, &model_key(family, "embedding-dim")?, i(d));
+    }
+    if let Some(l2) = args.l2 {
+        set(&mut table, &model_key(family, "l2")?, v(l2));
+    }
+    if let Some(h) = &args.hidden {
+        let widths = h.iter().map(|&w| i(w)).collect();
+        set(
+            &mut table,
+            &model_key(family, "hidden")?,
+            toml::Value::Array(widths),
+        );
+    }
+    if let Some(d) = args.dropout {
+        set(&mut table, &model_key(family, "dropout")?, v(d));
+    }
+    if let Some(a) = &args.activation {
+        let a = match a.as_str() {
+            "sigmoid" | "relu" | "identity" => a.clone(),
+            other => bail!("unknown activation {other:?}: expected sigmoid, relu or identity"),
+        };
+        set(
+            &mut table,
+            &model_key(family, "activation")?,
+            toml::Value::String(a),
+        );
+    }
+    if args.item_based || args.user_based {
+        let base = if args.user_based { "user" } else { "item" };
+        set(
+            &mut table,
+            &model_key(family, "base")?,
+            toml::Value::String(base.into()),
+        );
+    }
+    if family != "mf" && (args.bias || args.rating_range || args.loss.is_some()) {
+        bail!("--bias, --rating-range and --loss apply to model mf");
     }
     if args.bias {
         set(&mut table, &["model", "bias"], toml::Value::Boolean(true));
-    }
-    if let Some(l2) = args.l2 {
-        set(&mut table, &["model", "l2"], v(l2));
     }
     let output = match (args.loss.as_deref(), args.rating_range) {
         (Some("bce"), _) => Some(MfOutput::Logit),
@@ -238,18 +330,20 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let seed = table["train"]["seed"].as_integer().unwrap_or(42) as u64;
     let prep = prepare(&args.source, &args.split, seed)?;
     let ds = &prep.dataset;
-    set(
-        &mut table,
-        &["model", "n_users"],
-        i(ds.interactions.n_users),
-    );
-    set(
-        &mut table,
-        &["model", "n_items"],
-        i(ds.interactions.n_items),
-    );
-    set(&mut table, &["model", "rating_min"], v(ds.scale.0 as f64));
-    set(&mut table, &["model", "rating_max"], v(ds.scale.1 as f64));
+    let model_table: &[&str] = if family == "regressor" {
+        &["model", "regressor"]
+    } else {
+        &["model"]
+    };
+    let at = |k: &'static str| [model_table, &[k]].concat();
+    set(&mut table, &at("n_users"), i(ds.interactions.n_users));
+    set(&mut table, &at("n_items"), i(ds.interactions.n_items));
+    if family != "autorec" {
+        set(&mut table, &at("rating_max"), v(ds.scale.1 as f64));
+    }
+    if family == "mf" || family == "recommender_net" {
+        set(&mut table, &at("rating_min"), v(ds.scale.0 as f64));
+    }
     set(
         &mut table,
         &["rating_scale"],
@@ -281,7 +375,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        PathBuf::from("runs").join(format!("{}-{stamp}", args.model))
+        PathBuf::from("runs").join(format!("{model_name}-{stamp}"))
     });
     let valid = (!prep.valid.is_empty()).then_some(&prep.valid);
     let summary = train_run(
@@ -292,7 +386,45 @@ pub fn train(args: TrainArgs) -> Result<()> {
         valid,
         args.quiet || args.json,
     )?;
-    let run = load_run(&dir, Checkpoint::Best, None)?;
+    report(&args, &dir, &prep, summary, started)
+}
+
+/// `--resume DIR`: more epochs of an existing run, on the data and split it recorded.
+fn resume(args: &TrainArgs, dir: &std::path::Path) -> Result<()> {
+    let started = Instant::now();
+    let run = recsys_train::RunDir::open(dir)?;
+    let config: RunConfig = run.read_config()?;
+    let (source, split, seed) = from_recipe(&config.data)?;
+    let prep = prepare(&source, &split, seed)?;
+    let family = args.model.as_deref().map(|f| match f {
+        "recnet" => "recommender_net",
+        f => f,
+    });
+    let valid = (!prep.valid.is_empty()).then_some(&prep.valid);
+    let extra = args.epochs.unwrap_or(config.train.epochs);
+    let quiet = args.quiet || args.json;
+    let summary = resume_run(
+        dir,
+        family,
+        extra,
+        &prep.dataset.ids,
+        &prep.train,
+        valid,
+        quiet,
+    )?;
+    report(args, dir, &prep, summary, started)
+}
+
+/// Scores the best weights on the test part and prints the outcome.
+fn report(
+    args: &TrainArgs,
+    dir: &std::path::Path,
+    prep: &crate::prep::Prepared,
+    summary: recsys_train::TrainSummary,
+    started: Instant,
+) -> Result<()> {
+    let run = load_run(dir, Checkpoint::Best, None)?;
+    let config = &run.config;
     let test = if prep.test.is_empty() {
         &prep.valid
     } else {
