@@ -4,17 +4,29 @@
 //! - [`traits`]: [`Scorer`], [`Retriever`] and [`RatingModel`], what the trainer and the CLI call.
 //! - [`losses`]: MSE, masked MSE and numerically stable binary cross-entropy.
 //! - [`embedding`]: an embedding table whose lookup is a `gather` (parallel backward on GPUs).
+//! - [`layers`]: activations as data, kernel L1 / L2 sums.
 //! - [`mf`]: matrix factorisation ([`Mf`]).
+//! - [`recommender_net`]: concatenated embeddings + dense layers ([`RecommenderNet`]).
+//! - [`regressor`]: a dense regressor on frozen MF embeddings ([`Regressor`]).
+//! - [`autorec`]: user- and item-based AutoRec ([`AutoRec`]).
 
 pub use burn;
 
+pub mod autorec;
 pub mod embedding;
 pub mod error;
+pub mod layers;
 pub mod losses;
 pub mod mf;
+pub mod recommender_net;
+pub mod regressor;
 pub mod traits;
 
+pub use autorec::{AutoRec, AutoRecBase, AutoRecConfig, row_batch};
 pub use embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 pub use error::{ModelError, Result};
+pub use layers::Activation;
 pub use mf::{Mf, MfConfig, MfOutput};
-pub use traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer};
+pub use recommender_net::{RecommenderNet, RecommenderNetConfig};
+pub use regressor::{DenseBlock, Regressor, RegressorConfig};
+pub use traits::{ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer};

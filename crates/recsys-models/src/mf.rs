@@ -270,6 +270,8 @@ impl Retriever for Mf {
 }
 
 impl RatingModel for Mf {
+    type Batch = RatingBatch;
+
     fn loss(&self, batch: &RatingBatch) -> ModelLoss {
         let (z, penalty) = self.logits_with_penalty(batch.users.clone(), batch.items.clone());
         let loss = match self.output {

@@ -3,8 +3,9 @@
 //! - [`Scorer`]: scores `(user, item)` pairs and whole catalogues; what evaluation and `predict` use.
 //! - [`Retriever`]: a [`Scorer`] whose scores are (a monotone function of) dot products of user
 //!   and item vectors, so candidates can come from a vector index.
-//! - [`RatingModel`]: what the trainer needs: a training loss on a [`RatingBatch`], and an optional
-//!   penalty term (regularisation) kept apart so it can be reported separately.
+//! - [`RatingModel`]: what the trainer needs: a training loss on the model's batch type
+//!   ([`RatingBatch`] of rated pairs, or [`RowBatch`] of dense rating-matrix rows for AutoRec), and
+//!   an optional penalty term (regularisation) kept apart so it can be reported separately.
 
 use burn::module::Module;
 use burn::tensor::{Int, Tensor};
@@ -71,6 +72,26 @@ impl RatingBatch {
     }
 }
 
+/// A mini-batch of rows of the rating matrix (users' rows over items, or items' rows over users),
+/// dense on a device, for models that reconstruct whole rows (AutoRec).
+#[derive(Debug, Clone)]
+pub struct RowBatch {
+    /// `[batch, n]` ratings, 0 where unobserved.
+    pub rows: Tensor<2>,
+    /// `[batch, n]` 1 where observed, 0 elsewhere.
+    pub mask: Tensor<2>,
+}
+
+impl RowBatch {
+    pub fn len(&self) -> usize {
+        self.rows.dims()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A training loss split into the data term and an optional penalty (e.g. L2 on embeddings).
 #[derive(Debug, Clone)]
 pub struct ModelLoss {
@@ -90,14 +111,17 @@ impl ModelLoss {
     }
 }
 
-/// A model the trainer can fit on rated `(user, item)` pairs.
+/// A model the trainer can fit.
 ///
-/// Implemented by every model family that learns from rows of interactions (MF now; GMF, NeuMF,
-/// two-tower later). Models that reconstruct whole rows (AutoRec) implement it by building their
-/// inputs from the batch's users.
+/// Models that learn from rated `(user, item)` pairs (MF, RecommenderNet, Regressor) take a
+/// [`RatingBatch`]; models that reconstruct whole rows of the rating matrix (AutoRec) take a
+/// [`RowBatch`]. Evaluation always goes through [`RatingModel::predict`] on pairs.
 pub trait RatingModel: Module + Scorer {
+    /// What one training step consumes.
+    type Batch;
+
     /// The training loss on a batch (the model's own choice of MSE / BCE / ...).
-    fn loss(&self, batch: &RatingBatch) -> ModelLoss;
+    fn loss(&self, batch: &Self::Batch) -> ModelLoss;
 
     /// Predicted ratings for evaluation, on the rating scale. Defaults to [`Scorer::score`].
     ///

@@ -32,6 +32,9 @@ pub enum TrainError {
         step: usize,
         value: f32,
     },
+    /// A run directory was built on other users or items than the data at hand.
+    #[error("{run}: the run's id map differs from the data's: {detail}")]
+    IdMapMismatch { run: PathBuf, detail: String },
     #[error("no training data: the training set is empty")]
     EmptyTrainingSet,
 }

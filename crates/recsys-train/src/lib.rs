@@ -8,8 +8,11 @@
 //! - [`metrics`]: RMSE, MAE, MSE, MAPE, R² on slices.
 //! - [`batch`]: seeded shuffled mini-batches of interactions as device tensors.
 //! - [`trainer`]: the training loop, generic over [`RatingModel`](recsys_models::RatingModel).
-//! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`.
-//! - [`run`]: the CLI's entry points ([`train_run`], [`load_run`]).
+//! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`,
+//!   `optimizer-last.bpk`, `loss.svg` and `<metric>.svg`.
+//! - [`plot`]: the hand-written SVG line charts of the run directory.
+//! - [`run`]: the CLI's entry points ([`train_run`], [`resume_run`], [`load_run`],
+//!   [`regressor_from_mf_run`]).
 
 pub use burn;
 
@@ -18,6 +21,7 @@ pub mod device;
 pub mod error;
 pub mod metrics;
 pub mod optim;
+pub mod plot;
 pub mod run;
 pub mod run_dir;
 pub mod trainer;
@@ -26,6 +30,11 @@ pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
 pub use error::{Result, TrainError};
 pub use metrics::{Metric, RatingMetrics};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig};
-pub use run::{AnyModel, LoadedRun, ModelConfig, RunConfig, TrainSummary, load_run, train_run};
+pub use run::{
+    AnyModel, LoadedRun, ModelConfig, RegressorRun, RunConfig, TrainSummary, check_same_ids,
+    load_run, regressor_config_for_mf_run, regressor_from_mf_run, resume_run, train_run,
+};
 pub use run_dir::{Checkpoint, RunDir};
-pub use trainer::{EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, predict};
+pub use trainer::{
+    EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, hidden_ratings_check, predict,
+};

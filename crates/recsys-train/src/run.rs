@@ -1,39 +1,63 @@
-//! The entry points the CLI calls: train a configured model into a run directory, load a run
-//! back, evaluate and predict with it.
+//! The entry points the CLI calls: train a configured model into a run directory, resume it, load
+//! a run back, evaluate and predict with it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use burn::tensor::Device;
-use recsys_data::{IdMap, Interactions};
-use recsys_models::{Mf, MfConfig, RatingModel, Scorer};
+use burn::tensor::{Device, Tensor};
+use recsys_data::{IdMap, Interactions, Vocab};
+use recsys_models::{
+    AutoRec, AutoRecConfig, Mf, MfConfig, RatingModel, RecommenderNet, RecommenderNetConfig,
+    Regressor, RegressorConfig, Scorer,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::index_tensor;
+use crate::batch::{BatchSource, index_tensor};
 use crate::device::{BackendKind, device};
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::metrics::RatingMetrics;
 use crate::run_dir::{Checkpoint, RunDir};
-use crate::trainer::{EpochRecord, TrainConfig, Trainer, evaluate, predict};
+use crate::trainer::{EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, predict};
 
 /// A model family and its configuration (the `[model]` table, tagged by `family`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum ModelConfig {
     Mf(MfConfig),
+    RecommenderNet(RecommenderNetConfig),
+    /// A regressor on the frozen embeddings of a trained MF run.
+    Regressor(RegressorRun),
+    #[serde(rename = "autorec")]
+    AutoRec(AutoRecConfig),
+}
+
+/// The `[model]` table of a regressor: the MF run whose embeddings it reads, and its own settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegressorRun {
+    /// Run directory of a trained `mf` model on the same data (same id map).
+    pub mf_run: PathBuf,
+    pub regressor: RegressorConfig,
 }
 
 impl ModelConfig {
     pub fn family(&self) -> &'static str {
         match self {
             ModelConfig::Mf(_) => "mf",
+            ModelConfig::RecommenderNet(_) => "recommender_net",
+            ModelConfig::Regressor(_) => "regressor",
+            ModelConfig::AutoRec(_) => "autorec",
         }
     }
 
-    /// Builds the model on `device`.
+    /// Builds the model on `device` with initial weights (a regressor's embedding tables are
+    /// zeros here: [`train_run`] reads them from its MF run, [`load_run`] from its own weights).
     pub fn init(&self, device: &Device) -> Result<AnyModel> {
         Ok(match self {
             ModelConfig::Mf(c) => AnyModel::Mf(c.init(device)?),
+            ModelConfig::RecommenderNet(c) => AnyModel::RecommenderNet(c.init(device)?),
+            ModelConfig::Regressor(c) => AnyModel::Regressor(c.regressor.init(device)?),
+            ModelConfig::AutoRec(c) => AnyModel::AutoRec(c.init(device)?),
         })
     }
 }
@@ -42,6 +66,21 @@ impl ModelConfig {
 #[derive(Debug, Clone)]
 pub enum AnyModel {
     Mf(Mf),
+    RecommenderNet(RecommenderNet),
+    Regressor(Regressor),
+    AutoRec(AutoRec),
+}
+
+/// `$body` with `$m` bound to the model inside an [`AnyModel`], whatever its family.
+macro_rules! with_model {
+    ($any:expr, $m:ident => $body:expr) => {
+        match $any {
+            AnyModel::Mf($m) => $body,
+            AnyModel::RecommenderNet($m) => $body,
+            AnyModel::Regressor($m) => $body,
+            AnyModel::AutoRec($m) => $body,
+        }
+    };
 }
 
 /// The resolved configuration of a run, written to `config.toml`.
@@ -58,19 +97,89 @@ pub struct RunConfig {
     pub data: BTreeMap<String, String>,
 }
 
-/// What [`train_run`] reports.
+/// What [`train_run`] and [`resume_run`] report.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
     pub best_epoch: usize,
     pub best_valid: Option<RatingMetrics>,
+    /// Every epoch of the run (a resumed run's earlier epochs included).
     pub history: Vec<EpochRecord>,
     pub stopped_early: bool,
     /// Where it ran (adapter or CPU backend name).
     pub adapter: String,
 }
 
+/// `Err` naming the first difference between the id map of the run `run` and the data's `ids`.
+pub fn check_same_ids(run: &Path, run_ids: &IdMap, ids: &IdMap) -> Result<()> {
+    let diff = |what: &str, a: &Vocab, b: &Vocab| -> Option<String> {
+        if a.len() != b.len() {
+            return Some(format!(
+                "{what}: the run has {}, the data has {}",
+                a.len(),
+                b.len()
+            ));
+        }
+        let (a, b) = (a.raw_ids(), b.raw_ids());
+        (0..a.len()).find(|&k| a[k] != b[k]).map(|k| {
+            format!(
+                "{what}: dense index {k} is {:?} in the run but {:?} in the data",
+                a[k], b[k]
+            )
+        })
+    };
+    match diff("users", &run_ids.users, &ids.users)
+        .or_else(|| diff("items", &run_ids.items, &ids.items))
+    {
+        Some(detail) => Err(TrainError::IdMapMismatch {
+            run: run.to_path_buf(),
+            detail,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A [`RegressorConfig`] sized for the MF run in `mf_dir` (its users, items and embedding width),
+/// other settings at their defaults.
+pub fn regressor_config_for_mf_run(mf_dir: &Path) -> Result<RegressorConfig> {
+    let mf = read_mf_config(mf_dir)?;
+    Ok(RegressorConfig::new(mf.n_users, mf.n_items, mf.dim))
+}
+
+fn read_mf_config(mf_dir: &Path) -> Result<MfConfig> {
+    let run = RunDir::open(mf_dir)?;
+    match run.read_config::<RunConfig>()?.model {
+        ModelConfig::Mf(c) => Ok(c),
+        other => Err(TrainError::Config(format!(
+            "{}: a regressor needs an `mf` run, this is a `{}` run",
+            mf_dir.display(),
+            other.family()
+        ))),
+    }
+}
+
+/// A [`Regressor`] on `device` reading the (frozen) user and item embeddings of the best weights of
+/// the MF run in `mf_dir`. The run's id map must equal `ids` (the data's), and its sizes `config`'s.
+pub fn regressor_from_mf_run(
+    mf_dir: &Path,
+    ids: &IdMap,
+    config: &RegressorConfig,
+    device: &Device,
+) -> Result<Regressor> {
+    let mf_config = read_mf_config(mf_dir)?;
+    let run = RunDir::open(mf_dir)?;
+    check_same_ids(mf_dir, &run.read_idmap()?, ids)?;
+    let plain = device.clone().without_autodiff();
+    let mf = run.load_model(mf_config.init(&plain)?, Checkpoint::Best)?;
+    let to_device = |t: Tensor<2>| Tensor::<2>::from_data(t.into_data(), device);
+    Ok(config.init(device)?.with_embeddings(
+        to_device(mf.user_embedding.table()),
+        to_device(mf.item_embedding.table()),
+    )?)
+}
+
 /// Trains `config.model` on `train` (validating on `valid`) into the run directory `dir`:
-/// writes `config.toml`, `idmap.json`, `metrics.jsonl`, `model-best.bpk`, `model-last.bpk`.
+/// writes `config.toml`, `idmap.json`, `metrics.jsonl`, `model-best.bpk`, `model-last.bpk`,
+/// `optimizer-last.bpk`, `loss.svg`, `<metric>.svg` (and `train-rows.bin` for AutoRec).
 pub fn train_run(
     dir: &Path,
     config: &RunConfig,
@@ -81,27 +190,121 @@ pub fn train_run(
 ) -> Result<TrainSummary> {
     config.train.validate()?;
     let device = device(config.backend, config.device_index)?;
+    let model = match &config.model {
+        ModelConfig::Regressor(r) => AnyModel::Regressor(regressor_from_mf_run(
+            &r.mf_run,
+            ids,
+            &r.regressor,
+            &device,
+        )?),
+        other => other.init(&device)?,
+    };
     let run = RunDir::create(dir)?;
     run.write_config(config)?;
     run.write_idmap(ids)?;
+    fit_any(config, model, train, valid, &device, &run, false, quiet)
+}
+
+/// Continues the run in `dir` for `extra_epochs` more epochs from its last weights and optimiser
+/// state, on the same data (`ids` must equal the run's id map), appending to `metrics.jsonl` and
+/// updating `config.toml`'s epoch count. With `family`, the run must be of that model family.
+pub fn resume_run(
+    dir: &Path,
+    family: Option<&str>,
+    extra_epochs: usize,
+    ids: &IdMap,
+    train: &Interactions,
+    valid: Option<&Interactions>,
+    quiet: bool,
+) -> Result<TrainSummary> {
+    let run = RunDir::open(dir)?;
+    let mut config: RunConfig = run.read_config()?;
+    if let Some(family) = family
+        && family != config.model.family()
+    {
+        return Err(TrainError::Config(format!(
+            "{}: cannot resume a `{}` run as `{family}`",
+            dir.display(),
+            config.model.family()
+        )));
+    }
+    check_same_ids(dir, &run.read_idmap()?, ids)?;
+    let done = run.read_metrics()?.len();
+    config.train.epochs = done + extra_epochs;
+    config.train.validate()?;
+    let device = device(config.backend, config.device_index)?;
+    let model = with_model!(config.model.init(&device)?, m => AnyModel::from(run.load_model(m, Checkpoint::Last)?));
+    run.write_config(&config)?;
+    fit_any(&config, model, train, valid, &device, &run, true, quiet)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_any(
+    config: &RunConfig,
+    model: AnyModel,
+    train: &Interactions,
+    valid: Option<&Interactions>,
+    device: &Device,
+    run: &RunDir,
+    resume: bool,
+    quiet: bool,
+) -> Result<TrainSummary> {
     let trainer = Trainer::new(config.train.clone())
         .with_rating_scale((config.rating_scale[0], config.rating_scale[1]))
         .quiet(quiet);
-    let adapter = crate::device::adapter_name(&device);
-    let (best_epoch, best_valid, history, stopped_early) = match config.model.init(&device)? {
-        AnyModel::Mf(m) => {
-            let o = trainer.fit(m, train, valid, &device, Some(&run))?;
-            (o.best_epoch, o.best_valid, o.history, o.stopped_early)
+    let adapter = crate::device::adapter_name(device);
+    fn summary<M>(o: TrainOutcome<M>, adapter: String) -> TrainSummary {
+        TrainSummary {
+            best_epoch: o.best_epoch,
+            best_valid: o.best_valid,
+            history: o.history,
+            stopped_early: o.stopped_early,
+            adapter,
         }
-    };
-    Ok(TrainSummary {
-        best_epoch,
-        best_valid,
-        history,
-        stopped_early,
-        adapter,
-    })
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn fit<M: RatingModel, S: BatchSource<Batch = M::Batch>>(
+        trainer: &Trainer,
+        model: M,
+        source: &S,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run: &RunDir,
+        resume: bool,
+        adapter: String,
+    ) -> Result<TrainSummary> {
+        let o = if resume {
+            trainer.resume_on(model, source, valid, device, run)?
+        } else {
+            trainer.fit_on(model, source, valid, device, Some(run))?
+        };
+        Ok(summary(o, adapter))
+    }
+    match model {
+        AnyModel::AutoRec(m) => {
+            if !resume {
+                run.write_train_rows(train)?;
+            }
+            let rows = Arc::new(m.rows_of(train));
+            let m = m.with_inputs(rows.clone());
+            fit(&trainer, m, &*rows, valid, device, run, resume, adapter)
+        }
+        AnyModel::Mf(m) => fit(&trainer, m, train, valid, device, run, resume, adapter),
+        AnyModel::RecommenderNet(m) => fit(&trainer, m, train, valid, device, run, resume, adapter),
+        AnyModel::Regressor(m) => fit(&trainer, m, train, valid, device, run, resume, adapter),
+    }
 }
+
+macro_rules! any_from {
+    ($($family:ident),*) => {$(
+        impl From<$family> for AnyModel {
+            fn from(m: $family) -> Self {
+                AnyModel::$family(m)
+            }
+        }
+    )*};
+}
+any_from!(Mf, RecommenderNet, Regressor, AutoRec);
 
 /// A trained run loaded for inference (weights on a plain, non-autodiff device).
 #[derive(Debug, Clone)]
@@ -113,6 +316,7 @@ pub struct LoadedRun {
 }
 
 /// Loads the run in `dir` with weights `which`, on the run's own backend or `backend` if given.
+/// AutoRec reads its training rows back from `train-rows.bin`.
 pub fn load_run(
     dir: &Path,
     which: Checkpoint,
@@ -123,8 +327,14 @@ pub fn load_run(
     let ids = run.read_idmap()?;
     let (kind, index) = backend.unwrap_or((config.backend, config.device_index));
     let device = device(kind, index)?.without_autodiff();
-    let model = match config.model.init(&device)? {
-        AnyModel::Mf(m) => AnyModel::Mf(run.load_model(m, which)?),
+    let model =
+        with_model!(config.model.init(&device)?, m => AnyModel::from(run.load_model(m, which)?));
+    let model = match model {
+        AnyModel::AutoRec(m) => {
+            let rows = m.rows_of(&run.read_train_rows()?);
+            AnyModel::AutoRec(m.with_inputs(Arc::new(rows)))
+        }
+        other => other,
     };
     Ok(LoadedRun {
         config,
@@ -145,35 +355,27 @@ impl LoadedRun {
 
     /// Predicted ratings of `(users[k], items[k])` (dense indices), unclamped.
     pub fn predict(&self, users: &[u32], items: &[u32]) -> Vec<f32> {
-        match &self.model {
-            AnyModel::Mf(m) => predict(m, users, items, self.eval_batch_size(), &self.device),
-        }
+        with_model!(&self.model, m => predict(m, users, items, self.eval_batch_size(), &self.device))
     }
 
     /// Rating metrics on `data`, predictions clamped to the rating scale.
     pub fn evaluate(&self, data: &Interactions) -> RatingMetrics {
-        match &self.model {
-            AnyModel::Mf(m) => evaluate(
-                m,
-                data,
-                self.eval_batch_size(),
-                Some(self.rating_scale()),
-                &self.device,
-            ),
-        }
+        with_model!(&self.model, m => evaluate(
+            m,
+            data,
+            self.eval_batch_size(),
+            Some(self.rating_scale()),
+            &self.device,
+        ))
     }
 
     /// Scores of every item for each user: row-major `[users.len(), n_items]`.
     pub fn score_all(&self, users: &[u32]) -> Vec<f32> {
-        match &self.model {
-            AnyModel::Mf(m) => score_all(m, users, &self.device),
-        }
+        with_model!(&self.model, m => score_all(m, users, &self.device))
     }
 
     pub fn n_items(&self) -> usize {
-        match &self.model {
-            AnyModel::Mf(m) => m.n_items(),
-        }
+        with_model!(&self.model, m => m.n_items())
     }
 }
 
@@ -201,8 +403,7 @@ mod tests {
     use super::*;
     use crate::trainer::tests::{mf_config, synthetic, train_config};
     use burn::module::Module;
-    use recsys_data::Vocab;
-    use recsys_models::MfOutput;
+    use recsys_models::{AutoRecBase, MfOutput};
 
     fn ids(n_users: usize, n_items: usize) -> IdMap {
         IdMap {
@@ -279,5 +480,183 @@ mod tests {
         assert!((scores[20 + 7] - pairs[0]).abs() < 1e-5);
         let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
         assert!(text.contains("family = \"mf\""), "{text}");
+    }
+
+    fn run_config(model: ModelConfig, epochs: usize) -> RunConfig {
+        RunConfig {
+            model,
+            train: train_config(epochs),
+            backend: BackendKind::Flex,
+            device_index: 0,
+            rating_scale: [1.0, 5.0],
+            data: BTreeMap::new(),
+        }
+    }
+
+    fn baseline(train: &Interactions, valid: &Interactions) -> f64 {
+        let mean = train.mean_rating() as f32;
+        crate::metrics::rmse(&vec![mean; valid.len()], &valid.ratings)
+    }
+
+    #[test]
+    fn autorec_both_bases_learn_save_and_load() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        for base in [AutoRecBase::Item, AutoRecBase::User] {
+            let dir = tmp.path().join(format!("{base:?}"));
+            let model = AutoRecConfig::new(30, 20)
+                .with_base(base)
+                .with_hidden(vec![16])
+                .with_dropout(0.0)
+                .with_l2(1.0);
+            let mut config = run_config(ModelConfig::AutoRec(model), 60);
+            config.train.batch_size = 4;
+            config.train.optimizer.lr = 0.01;
+            let s = train_run(&dir, &config, &ids(30, 20), &train, Some(&valid), true).unwrap();
+            let rmse = s.best_valid.unwrap().rmse;
+            assert!(rmse < 0.95 * baseline(&train, &valid), "{base:?}: {rmse}");
+            let loaded = load_run(&dir, Checkpoint::Best, None).unwrap();
+            assert_eq!(loaded.evaluate(&valid), s.best_valid.unwrap());
+            let scores = loaded.score_all(&[3]);
+            let pair = loaded.predict(&[3], &[11]);
+            assert!((scores[11] - pair[0]).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn recommender_net_learns() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        let model = RecommenderNetConfig::new(30, 20)
+            .with_embedding_dim(8)
+            .with_hidden(vec![16])
+            .with_dropout(0.1)
+            .with_input_dropout(0.0);
+        let config = run_config(ModelConfig::RecommenderNet(model), 40);
+        let s = train_run(
+            &tmp.path().join("rn"),
+            &config,
+            &ids(30, 20),
+            &train,
+            Some(&valid),
+            true,
+        )
+        .unwrap();
+        let (first, last) = (
+            s.history[0].train_loss,
+            s.history.last().unwrap().train_loss,
+        );
+        assert!(last < 0.7 * first, "loss {first} -> {last}");
+        assert!(s.best_valid.unwrap().rmse < 0.95 * baseline(&train, &valid));
+    }
+
+    #[test]
+    fn regressor_reads_frozen_mf_embeddings() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        let mf_dir = tmp.path().join("mf");
+        let mf = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 20);
+        train_run(&mf_dir, &mf, &ids(30, 20), &train, Some(&valid), true).unwrap();
+        let regressor = regressor_config_for_mf_run(&mf_dir)
+            .unwrap()
+            .with_hidden(vec![8, 4]);
+        assert_eq!((regressor.n_users, regressor.embedding_dim), (30, 4));
+        let config = run_config(
+            ModelConfig::Regressor(RegressorRun {
+                mf_run: mf_dir.clone(),
+                regressor: regressor.clone(),
+            }),
+            30,
+        );
+        let dir = tmp.path().join("regressor");
+        let s = train_run(&dir, &config, &ids(30, 20), &train, Some(&valid), true).unwrap();
+        let (first, last) = (
+            s.history[0].train_loss,
+            s.history.last().unwrap().train_loss,
+        );
+        assert!(last < first, "loss {first} -> {last}");
+        // The tables after training are exactly the MF's.
+        let table = |run: &LoadedRun| match &run.model {
+            AnyModel::Mf(m) => (m.user_embedding.table(), m.item_embedding.table()),
+            AnyModel::Regressor(m) => (m.user_embedding.table(), m.item_embedding.table()),
+            _ => unreachable!(),
+        };
+        let want = table(&load_run(&mf_dir, Checkpoint::Best, None).unwrap());
+        let got = table(&load_run(&dir, Checkpoint::Last, None).unwrap());
+        assert_eq!(want.0.into_data(), got.0.into_data());
+        assert_eq!(want.1.into_data(), got.1.into_data());
+        // Another id map is refused, naming the difference.
+        let device = device(BackendKind::Flex, 0).unwrap();
+        let mut other = ids(30, 20);
+        other.items = Vocab::from_raw((0..20).map(|k| format!("j{k}")).collect()).unwrap();
+        let err = regressor_from_mf_run(&mf_dir, &other, &regressor, &device).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("items") && text.contains("\"i0\"") && text.contains("\"j0\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn resume_continues_and_appends() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let config = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 3);
+        let ids = ids(30, 20);
+        train_run(&dir, &config, &ids, &train, Some(&valid), true).unwrap();
+        for f in ["optimizer-last.bpk", "loss.svg", "rmse.svg"] {
+            assert!(dir.join(f).is_file(), "{f} missing");
+        }
+        let s = resume_run(&dir, Some("mf"), 2, &ids, &train, Some(&valid), true).unwrap();
+        let epochs: Vec<usize> = RunDir::open(&dir)
+            .unwrap()
+            .read_metrics()
+            .unwrap()
+            .iter()
+            .map(|r| r.epoch)
+            .collect();
+        assert_eq!(epochs, vec![1, 2, 3, 4, 5]);
+        assert_eq!(s.history.len(), 5);
+        let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        assert!(text.contains("epochs = 5"), "{text}");
+        // Resuming continues where the run stopped: equal to 5 epochs in one go.
+        let straight = tmp.path().join("straight");
+        let config5 = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 5);
+        let t = train_run(&straight, &config5, &ids, &train, Some(&valid), true).unwrap();
+        let (a, b) = (s.history[4].train_loss, t.history[4].train_loss);
+        assert!((a - b).abs() < 1e-3 * b, "resumed {a} vs straight {b}");
+
+        let err = resume_run(&dir, Some("autorec"), 1, &ids, &train, None, true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot resume a `mf` run as `autorec`"),
+            "{err}"
+        );
+        let err =
+            resume_run(&tmp.path().join("nope"), None, 1, &ids, &train, None, true).unwrap_err();
+        assert!(err.to_string().contains("not a run directory"), "{err}");
+        std::fs::write(dir.join("optimizer-last.bpk"), b"garbage").unwrap();
+        let err = resume_run(&dir, None, 1, &ids, &train, None, true).unwrap_err();
+        assert!(err.to_string().contains("optimizer-last.bpk"), "{err}");
+        std::fs::remove_file(dir.join("model-last.bpk")).unwrap();
+        let err = resume_run(&dir, None, 1, &ids, &train, None, true).unwrap_err();
+        assert!(err.to_string().contains("model-last.bpk"), "{err}");
+    }
+
+    #[test]
+    fn hidden_ratings_check_reports_on_hidden_entries() {
+        let (train, valid) = synthetic();
+        let device = device(BackendKind::Flex, 0).unwrap();
+        let m = AutoRecConfig::new(30, 20)
+            .with_hidden(vec![8])
+            .init(&device)
+            .unwrap();
+        let plain = device.without_autodiff();
+        let m = m.valid();
+        let known = Interactions::concat(&[&train, &valid]);
+        let h = crate::trainer::hidden_ratings_check(&m, &known, 25, 1, Some((1.0, 5.0)), &plain);
+        assert_eq!(h.n, 25);
+        assert!(h.rmse.is_finite() && h.rmse > 0.0);
     }
 }

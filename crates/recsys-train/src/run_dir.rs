@@ -6,6 +6,10 @@
 //! <run>/metrics.jsonl    one EpochRecord per epoch
 //! <run>/model-best.bpk   weights of the best validation epoch (burnpack)
 //! <run>/model-last.bpk   weights after the last epoch
+//! <run>/optimizer-last.bpk  optimiser state after the last epoch (for resuming)
+//! <run>/loss.svg         training loss per epoch
+//! <run>/<metric>.svg     validation metric per epoch (e.g. rmse.svg)
+//! <run>/train-rows.bin   training ratings, for models that predict from them (AutoRec)
 //! ```
 //!
 //! Every file is written to a temporary name and renamed into place.
@@ -15,12 +19,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use recsys_data::IdMap;
+use recsys_data::{IdMap, Interactions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, TrainError};
+use crate::metrics::Metric;
+use crate::plot::line_chart;
 use crate::trainer::EpochRecord;
 
 /// Which weights of a run.
@@ -50,6 +57,10 @@ pub struct RunDir {
 pub const CONFIG_FILE: &str = "config.toml";
 pub const IDMAP_FILE: &str = "idmap.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const OPTIMIZER_FILE: &str = "optimizer-last.bpk";
+pub const LOSS_PLOT_FILE: &str = "loss.svg";
+pub const TRAIN_ROWS_FILE: &str = "train-rows.bin";
+const ROWS_MAGIC: &[u8; 8] = b"RSROWS1\n";
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
@@ -203,5 +214,109 @@ impl RunDir {
             ));
         }
         Ok(model)
+    }
+
+    pub fn optimizer_path(&self) -> PathBuf {
+        self.path.join(OPTIMIZER_FILE)
+    }
+
+    /// Writes the optimiser state (burnpack), through a temporary file.
+    pub fn save_optimizer(&self, optim: &ModuleOptimizer) -> Result<()> {
+        let path = self.optimizer_path();
+        let tmp = tmp_path(&path);
+        optim
+            .save(&tmp)
+            .map_err(|e| TrainError::format(&tmp, format!("cannot write optimiser state: {e}")))?;
+        fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))
+    }
+
+    /// Loads the saved optimiser state into `optim` (built from the run's optimiser config).
+    pub fn load_optimizer(&self, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
+        let path = self.optimizer_path();
+        if !path.is_file() {
+            return Err(TrainError::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no saved optimiser state"),
+            ));
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| optim.load(&path)))
+            .map_err(|_| TrainError::format(&path, "corrupt optimiser state"))?
+            .map_err(|e| TrainError::format(&path, format!("cannot read optimiser state: {e}")))
+    }
+
+    /// Writes `loss.svg` (training loss and penalty) and `<metric>.svg` (validation `metric`, when
+    /// validated) from `history`, each atomically.
+    pub fn write_curves(&self, history: &[EpochRecord], metric: Metric) -> Result<()> {
+        let series = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+            history
+                .iter()
+                .filter_map(|r| f(r).map(|y| (r.epoch as f64, y)))
+                .collect()
+        };
+        let mut losses = vec![("train loss", series(&|r| Some(r.train_loss)))];
+        if history.iter().any(|r| r.train_penalty > 0.0) {
+            losses.push(("penalty", series(&|r| Some(r.train_penalty))));
+        }
+        let loss_svg = line_chart("training loss", "epoch", &losses);
+        write_atomic(&self.path.join(LOSS_PLOT_FILE), loss_svg.as_bytes())?;
+        let valid = series(&|r| r.valid.map(|v| v.get(metric)));
+        if !valid.is_empty() {
+            let svg = line_chart(
+                &format!("validation {metric}"),
+                "epoch",
+                &[(metric.name(), valid)],
+            );
+            write_atomic(
+                &self.path.join(format!("{}.svg", metric.name())),
+                svg.as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes the training ratings (`train-rows.bin`: magic, `n_users`, `n_items`, `len` as `u64`,
+    /// then users, items as `u32` and ratings as `f32`, little-endian).
+    pub fn write_train_rows(&self, data: &Interactions) -> Result<()> {
+        let mut bytes = Vec::with_capacity(32 + 12 * data.len());
+        bytes.extend_from_slice(ROWS_MAGIC);
+        for n in [data.n_users, data.n_items, data.len()] {
+            bytes.extend_from_slice(&(n as u64).to_le_bytes());
+        }
+        data.users
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        data.items
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        data.ratings
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        write_atomic(&self.path.join(TRAIN_ROWS_FILE), &bytes)
+    }
+
+    /// Reads `train-rows.bin`.
+    pub fn read_train_rows(&self) -> Result<Interactions> {
+        let path = self.path.join(TRAIN_ROWS_FILE);
+        let bytes = fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+        let bad = |m: &str| TrainError::format(&path, m);
+        if bytes.len() < 32 || &bytes[..8] != ROWS_MAGIC {
+            return Err(bad("not a training-rows file"));
+        }
+        let word = |k: usize| {
+            u64::from_le_bytes(bytes[8 + 8 * k..16 + 8 * k].try_into().unwrap()) as usize
+        };
+        let (n_users, n_items, len) = (word(0), word(1), word(2));
+        if bytes.len() != 32 + 12 * len {
+            return Err(bad("truncated training-rows file"));
+        }
+        let u32s = |k: usize| -> Vec<u32> {
+            bytes[32 + 4 * len * k..32 + 4 * len * (k + 1)]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        let ratings = u32s(2).into_iter().map(f32::from_bits).collect();
+        Interactions::new(u32s(0), u32s(1), ratings, None, n_users, n_items)
+            .map_err(|e| TrainError::format(&path, e))
     }
 }

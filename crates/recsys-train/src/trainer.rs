@@ -8,14 +8,14 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use recsys_data::Interactions;
-use recsys_models::RatingModel;
+use recsys_models::{AutoRec, RatingBatch, RatingModel};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Batches, index_tensor};
+use crate::batch::{BatchSource, Batches, index_tensor};
 use crate::error::{Result, TrainError};
 use crate::metrics::{Metric, RatingMetrics};
 use crate::optim::OptimizerConfig;
@@ -104,6 +104,13 @@ pub struct TrainOutcome<M> {
     pub stopped_early: bool,
 }
 
+/// Where a training loop starts: fresh, or from a saved run.
+struct Start<M> {
+    optim: ModuleOptimizer,
+    history: Vec<EpochRecord>,
+    best: Option<(M, usize, Option<RatingMetrics>)>,
+}
+
 /// Runs the training loop.
 #[derive(Debug, Clone)]
 pub struct Trainer {
@@ -133,43 +140,140 @@ impl Trainer {
         self
     }
 
-    /// Trains `model` (built on `device`, an autodiff device) on `train`, validating on `valid`
-    /// after every epoch. With `run_dir`, writes `metrics.jsonl` and the weights there.
-    pub fn fit<M: RatingModel>(
+    /// Trains `model` (built on `device`, an autodiff device) on the rated pairs `train`,
+    /// validating on `valid` after every epoch. With `run_dir`, writes `metrics.jsonl`, the curves,
+    /// the weights and the optimiser state there.
+    pub fn fit<M: RatingModel<Batch = RatingBatch>>(
         &self,
-        mut model: M,
+        model: M,
         train: &Interactions,
         valid: Option<&Interactions>,
         device: &Device,
         run_dir: Option<&RunDir>,
     ) -> Result<TrainOutcome<M>> {
+        self.fit_on(model, train, valid, device, run_dir)
+    }
+
+    /// [`Trainer::fit`] for any model and [`BatchSource`] of its batch type (e.g. the rows of a
+    /// [`UserHistory`](recsys_data::UserHistory) for AutoRec). Validation is always on rated pairs
+    /// through [`RatingModel::predict`].
+    pub fn fit_on<M, S>(
+        &self,
+        model: M,
+        train: &S,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run_dir: Option<&RunDir>,
+    ) -> Result<TrainOutcome<M>>
+    where
+        M: RatingModel,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let start = Start {
+            optim: self.config.optimizer.init()?,
+            history: Vec::new(),
+            best: None,
+        };
+        if let Some(dir) = run_dir {
+            dir.reset_metrics()?;
+        }
+        self.run(model, train, valid, device, run_dir, start)
+    }
+
+    /// Continues the run in `run_dir` for `self.config.epochs` epochs in total: `model` must hold
+    /// the run's last weights (`model-last.bpk`); the optimiser state (`optimizer-last.bpk`),
+    /// the history (`metrics.jsonl`) and the best weights are read back, and new epochs are
+    /// appended. The learning-rate schedule is replayed up to the last step.
+    pub fn resume_on<M, S>(
+        &self,
+        model: M,
+        train: &S,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run_dir: &RunDir,
+    ) -> Result<TrainOutcome<M>>
+    where
+        M: RatingModel,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let history = run_dir.read_metrics()?;
+        let done = history.last().map_or(0, |r| r.epoch);
+        if done != history.len() {
+            return Err(TrainError::format(
+                run_dir.metrics_path(),
+                format!("{} records but the last is epoch {done}", history.len()),
+            ));
+        }
+        let optim = run_dir.load_optimizer(self.config.optimizer.init()?)?;
+        let best = match history.iter().rev().find(|r| r.best) {
+            Some(r) if valid.is_some() => {
+                let weights = run_dir.load_model(model.clone(), Checkpoint::Best)?;
+                Some((weights, r.epoch, r.valid))
+            }
+            _ => None,
+        };
+        self.run(
+            model,
+            train,
+            valid,
+            device,
+            Some(run_dir),
+            Start {
+                optim,
+                history,
+                best,
+            },
+        )
+    }
+
+    fn run<M, S>(
+        &self,
+        mut model: M,
+        train: &S,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run_dir: Option<&RunDir>,
+        start: Start<M>,
+    ) -> Result<TrainOutcome<M>>
+    where
+        M: RatingModel,
+        S: BatchSource<Batch = M::Batch>,
+    {
         let cfg = &self.config;
         cfg.validate()?;
         if train.is_empty() {
             return Err(TrainError::EmptyTrainingSet);
         }
         let valid = valid.filter(|v| !v.is_empty());
-        device.seed(cfg.seed);
+        let Start {
+            mut optim,
+            mut history,
+            mut best,
+        } = start;
+        let done = history.len();
+        if done >= cfg.epochs {
+            return Err(TrainError::Config(format!(
+                "the run has already trained {done} epochs; ask for more than that"
+            )));
+        }
+        device.seed(cfg.seed.wrapping_add(done as u64));
         let eval_device = device.clone().without_autodiff();
         let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
-        let mut optim = cfg.optimizer.init()?;
         let mut sched = cfg.optimizer.scheduler(cfg.epochs, steps_per_epoch)?;
-        if let Some(dir) = run_dir {
-            dir.reset_metrics()?;
+        for _ in 0..done * steps_per_epoch {
+            sched.step();
         }
         let show_bar = !self.quiet && std::io::stderr().is_terminal();
 
-        let mut history = Vec::new();
-        let mut best: Option<(M, usize, Option<RatingMetrics>)> = None;
-        let mut best_value = if cfg.metric.higher_is_better() {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
+        let mut best_value = match &best {
+            Some((_, _, Some(m))) => m.get(cfg.metric),
+            _ if cfg.metric.higher_is_better() => f64::NEG_INFINITY,
+            _ => f64::INFINITY,
         };
-        let mut since_best = 0usize;
+        let mut since_best = best.as_ref().map_or(0, |(_, e, _)| done - e);
         let mut stopped_early = false;
 
-        for epoch in 1..=cfg.epochs {
+        for epoch in done + 1..=cfg.epochs {
             let start = Instant::now();
             let bar = if show_bar {
                 let bar = ProgressBar::with_draw_target(
@@ -193,10 +297,9 @@ impl Trainer {
             let mut penalty_sum = 0.0f64;
             let mut seen = 0usize;
             let mut lr = cfg.optimizer.lr;
-            for (step, batch) in
+            for (step, (batch, n)) in
                 Batches::new(train, cfg.batch_size, Some((cfg.seed, epoch)), device).enumerate()
             {
-                let n = batch.len();
                 let out = model.loss(&batch);
                 let total = out.total();
                 let value: f32 = total.clone().into_scalar();
@@ -277,11 +380,13 @@ impl Trainer {
             if !self.quiet {
                 eprintln!("{}", epoch_line(&record, cfg.epochs));
             }
-            if let Some(dir) = run_dir {
-                dir.append_metrics(&record)?;
-                dir.save_model(&model, Checkpoint::Last)?;
-            }
             history.push(record);
+            if let Some(dir) = run_dir {
+                dir.append_metrics(history.last().expect("just pushed"))?;
+                dir.save_model(&model, Checkpoint::Last)?;
+                dir.save_optimizer(&optim)?;
+                dir.write_curves(&history, cfg.metric)?;
+            }
 
             if let Some(patience) = cfg.patience
                 && valid.is_some()
@@ -359,6 +464,34 @@ pub fn evaluate<M: RatingModel>(
 ) -> RatingMetrics {
     let pred = predict(model, &data.users, &data.items, batch_size, device);
     RatingMetrics::compute(&pred, &data.ratings, scale)
+}
+
+/// The AutoRec notebook's "hidden ratings" check: hides `n_hide` ratings of `known` (chosen with
+/// `seed`), reconstructs the rows of `known` without them, and returns the metrics of the
+/// reconstructions at the hidden entries (clamped to `scale` if given). `known` is the rating
+/// matrix the model reads (e.g. the training ratings plus the test ratings).
+pub fn hidden_ratings_check(
+    model: &AutoRec,
+    known: &Interactions,
+    n_hide: usize,
+    seed: u64,
+    scale: Option<(f32, f32)>,
+    device: &Device,
+) -> RatingMetrics {
+    let order = crate::batch::epoch_order(known.len(), seed, 0);
+    let (hidden, kept) = order.split_at(n_hide.min(known.len()));
+    let hidden = known.select(hidden);
+    let rows = model.rows_of(&known.select(kept));
+    let pred = model
+        .predict_from(
+            &rows,
+            index_tensor(&hidden.users, device),
+            index_tensor(&hidden.items, device),
+        )
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("float predictions");
+    RatingMetrics::compute(&pred, &hidden.ratings, scale)
 }
 
 #[cfg(test)]
