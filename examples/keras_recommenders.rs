@@ -14,8 +14,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use recsys::data::{Interactions, LoadOptions, Size, SplitMethod, open, split};
+use recsys::data::{LoadOptions, Size, SplitMethod, open, split};
 use recsys::models::{EmbeddingInit, MfConfig, MfOutput, RecommenderNetConfig};
+use recsys::train::metrics::bce_on_scale;
 use recsys::train::{
     BackendKind, Checkpoint, ModelConfig, OptimizerConfig, RunConfig, TrainConfig, load_run,
     train_run,
@@ -127,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         if bce {
             let loss = bce_on_scale(
                 &run.predict(&parts.valid.users, &parts.valid.items),
-                &parts.valid,
+                &parts.valid.ratings,
                 (lo, hi),
             );
             println!(
@@ -142,19 +143,4 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Binary cross-entropy of predicted ratings against min-max normalised targets (Keras version 4's loss).
-fn bce_on_scale(pred: &[f32], data: &Interactions, (lo, hi): (f32, f32)) -> f64 {
-    let eps = 1e-7f64;
-    let sum: f64 = pred
-        .iter()
-        .zip(&data.ratings)
-        .map(|(&p, &r)| {
-            let p = (((p - lo) / (hi - lo)) as f64).clamp(eps, 1.0 - eps);
-            let t = ((r - lo) / (hi - lo)) as f64;
-            -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
-        })
-        .sum();
-    sum / pred.len().max(1) as f64
 }
