@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Update the matching section of BENCHMARKS.md.
     #[arg(long)]
     write_md: bool,
+    /// The BENCHMARKS.md section to write (default: the suite's name).
+    #[arg(long)]
+    section: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -64,7 +67,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 write_markdown("load", &results["load"])?;
                 write_markdown("train", &results["train"])?;
             }
-            s => write_markdown(s, &results)?,
+            s => write_section(args.section.as_deref().unwrap_or(s), s, &results)?,
         }
     }
     Ok(())
@@ -89,12 +92,7 @@ fn machine() -> Value {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .unwrap_or(0);
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let commit = env!("RECSYS_BUILD_COMMIT");
     json!({"cpu": cpu, "cores": cores, "memory_gib": (mem_kb as f64 / 1048576.0).round(), "commit": commit})
 }
 
@@ -200,7 +198,22 @@ pub fn probe_load(path: &Path) -> Result<()> {
 }
 
 /// Replaces the section between `<!-- bench:SUITE -->` markers in BENCHMARKS.md.
+/// Renders a results file of `cargo xtask bench` into the BENCHMARKS.md section `section`
+/// (results measured elsewhere, e.g. on a GPU machine, are copied back and rendered here).
+pub fn render(file: &Path, section: &str) -> Result<()> {
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+    )?;
+    let suite = r["suite"].as_str().unwrap_or("");
+    write_section(section, suite, &r)
+}
+
 fn write_markdown(suite: &str, r: &Value) -> Result<()> {
+    write_section(suite, suite, r)
+}
+
+/// Writes the table of results `r` of `suite` between the `<!-- bench:SECTION -->` markers.
+fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
     let table = match suite {
         "load" => {
             let m = &r["machine"];
@@ -268,15 +281,15 @@ fn write_markdown(suite: &str, r: &Value) -> Result<()> {
     let path = Path::new("BENCHMARKS.md");
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let (start, end) = (
-        format!("<!-- bench:{suite} -->"),
-        format!("<!-- /bench:{suite} -->"),
+        format!("<!-- bench:{section} -->"),
+        format!("<!-- /bench:{section} -->"),
     );
     let new = match (text.find(&start), text.find(&end)) {
         (Some(a), Some(b)) if a < b => format!("{}{start}\n{table}{}", &text[..a], &text[b..]),
         _ => format!("{text}\n{start}\n{table}{end}\n"),
     };
     std::fs::write(path, new)?;
-    eprintln!("updated BENCHMARKS.md ({suite})");
+    eprintln!("updated BENCHMARKS.md ({section})");
     Ok(())
 }
 
@@ -320,9 +333,26 @@ fn bench_model(
     ds: &recsys_data::Dataset,
     train: &recsys_data::Interactions,
 ) -> Result<(recsys_train::ModelConfig, usize)> {
-    use recsys_models::MfConfig;
+    use recsys_models::{AutoRecBase, AutoRecConfig, MfConfig, RecommenderNetConfig};
     let n = &ds.interactions;
     Ok(match model {
+        // U-AutoRec, hidden 500, batch 256 rows (the users are the 60,000 most active at 20m).
+        "autorec" => (
+            recsys_train::ModelConfig::AutoRec(
+                AutoRecConfig::new(n.n_users, n.n_items)
+                    .with_base(AutoRecBase::User)
+                    .with_hidden(vec![500]),
+            ),
+            256,
+        ),
+        "recnet" => (
+            recsys_train::ModelConfig::RecommenderNet(
+                RecommenderNetConfig::new(n.n_users, n.n_items)
+                    .with_rating_min(ds.scale.0)
+                    .with_rating_max(ds.scale.1),
+            ),
+            40_960,
+        ),
         "mf" => (
             recsys_train::ModelConfig::Mf(
                 MfConfig::new(n.n_users, n.n_items)
@@ -340,7 +370,11 @@ fn bench_model(
 pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Result<()> {
     let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let cfg = recsys_data::synth::SynthConfig::preset(scale)?.with_seed(42);
-    let ds = recsys_data::synth::generate(&cfg);
+    let mut ds = recsys_data::synth::generate(&cfg);
+    if model == "autorec" {
+        // The AutoRec notebook keeps the 60,000 most active users.
+        ds = ds.top_users(60_000);
+    }
     let valid_n = (ds.interactions.len() / 100).clamp(1, 10_000);
     let split = recsys_data::split(
         &ds.interactions,
@@ -373,12 +407,19 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
         Some(&split.valid),
         true,
     )?;
-    // Training time of an epoch (validation excluded), from its samples/s.
+    // Training time of an epoch (validation excluded), from its samples/s; AutoRec's samples
+    // are rating rows (users), the others' are ratings.
+    let samples = match &config.model {
+        recsys_train::ModelConfig::AutoRec(_) => {
+            split.train.user_counts().iter().filter(|&&c| c > 0).count()
+        }
+        _ => split.train.len(),
+    } as f64;
     let mut secs: Vec<f64> = summary
         .history
         .iter()
         .skip(1)
-        .map(|h| split.train.len() as f64 / h.samples_per_s)
+        .map(|h| samples / h.samples_per_s)
         .collect();
     secs.sort_by(f64::total_cmp);
     let epoch = secs[secs.len() / 2];
@@ -394,7 +435,7 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
         "{}",
         json!({"model": model, "backend": backend.to_string(), "adapter": summary.adapter, "scale": scale,
                "batch_size": batch_size, "train_ratings": split.train.len(), "epochs": summary.history.len(),
-               "epoch_seconds": epoch, "first_epoch_seconds": split.train.len() as f64 / summary.history[0].samples_per_s,
+               "epoch_seconds": epoch, "first_epoch_seconds": samples / summary.history[0].samples_per_s,
                "samples_per_s": split.train.len() as f64 / epoch, "peak_rss_bytes": peak_kb * 1024,
                "valid_rmse": last.valid.as_ref().map(|v| v.rmse)})
     );

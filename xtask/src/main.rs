@@ -15,6 +15,12 @@ struct Cli {
 enum Command {
     /// Measure loading, training and inference; write JSON and a BENCHMARKS.md table.
     Bench(bench::BenchArgs),
+    /// Render a saved results file (e.g. from the GPU machine) into a BENCHMARKS.md section.
+    BenchMd {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        section: String,
+    },
     /// (internal) Load one ratings file in this process and print rows, seconds and peak RSS as JSON.
     #[command(hide = true)]
     ProbeLoad { path: std::path::PathBuf },
@@ -31,6 +37,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
+        Command::BenchMd { file, section } => bench::render(&file, &section),
         Command::ProbeLoad { path } => bench::probe_load(&path),
         Command::ProbeTrain {
             model,
