@@ -10,5 +10,5 @@ fn main() {
         .unwrap_or_default();
     println!("cargo:rustc-env=RECSYS_BUILD_COMMIT={commit}");
     println!("cargo:rerun-if-changed=../.git/HEAD");
-    println!("cargo:rerun-if-changed=../.git/refs/heads");
+    println!("cargo:rerun-if-changed=../.git/logs/HEAD");
 }
