@@ -351,3 +351,90 @@ fn train_rejects_bad_configuration() {
         "{written}"
     );
 }
+
+#[test]
+fn regressor_and_resume_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    // An MF run on synthetic 100k data; a regressor on its frozen embeddings.
+    let o = recsys(&[
+        "train",
+        "--model",
+        "mf",
+        "--embedding-dim",
+        "4",
+        "--epochs",
+        "1",
+        "--out",
+        &p("mf"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = recsys(&[
+        "train",
+        "--model",
+        "regressor",
+        "--embeddings",
+        &p("mf"),
+        "--epochs",
+        "1",
+        "--out",
+        &p("reg"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["model"], "regressor");
+    // The same MF run against other data: the id maps differ.
+    let o = recsys(&[
+        "train",
+        "--model",
+        "regressor",
+        "--embeddings",
+        &p("mf"),
+        "--data",
+        "synthetic:1m",
+        "--epochs",
+        "1",
+        "--out",
+        &p("reg2"),
+    ]);
+    assert_fails_with(&o, &["id map", "mf"]);
+    assert_fails_with(
+        &recsys(&["train", "--model", "regressor", "--epochs", "1"]),
+        &["--embeddings"],
+    );
+    assert_fails_with(
+        &recsys(&[
+            "train",
+            "--model",
+            "regressor",
+            "--embeddings",
+            &p("reg"),
+            "--epochs",
+            "1",
+        ]),
+        &["mf"],
+    );
+    // Resume: two more epochs append to the log; another family is refused.
+    let o = recsys(&["train", "--resume", &p("mf"), "--epochs", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["epochs"], 3);
+    let log = std::fs::read_to_string(dir.path().join("mf/metrics.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    assert_fails_with(
+        &recsys(&[
+            "train",
+            "--resume",
+            &p("mf"),
+            "--model",
+            "autorec",
+            "--epochs",
+            "1",
+        ]),
+        &["autorec"],
+    );
+    assert_fails_with(
+        &recsys(&["train", "--resume", &p("nowhere"), "--epochs", "1"]),
+        &["nowhere"],
+    );
+}
