@@ -177,18 +177,23 @@ fn load_suite(args: &BenchArgs) -> Result<Value> {
     Ok(result)
 }
 
+/// This process's peak resident memory (VmHWM) in KiB, 0 where /proc is absent.
+fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Loads `path` and reports what it cost. Runs in its own process so peak RSS is the load's.
 pub fn probe_load(path: &Path) -> Result<()> {
     let t = Instant::now();
     let ds = recsys_data::load(path, &recsys_data::LoadOptions::default())?;
     let seconds = t.elapsed().as_secs_f64();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let peak_kb = peak_rss_kb();
     println!(
         "{}",
         json!({"rows": ds.interactions.len(), "users": ds.interactions.n_users, "items": ds.interactions.n_items,
@@ -424,13 +429,7 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
     secs.sort_by(f64::total_cmp);
     let epoch = secs[secs.len() / 2];
     let last = summary.history.last().expect("at least one epoch");
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let peak_kb = peak_rss_kb();
     println!(
         "{}",
         json!({"model": model, "backend": backend.to_string(), "adapter": summary.adapter, "scale": scale,
