@@ -94,6 +94,9 @@ pub enum DataCommand {
         /// Cache folder (default: $RECSYS_CACHE, else ~/.cache/recsys).
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Install this already-downloaded zip instead of downloading (checked the same way).
+        #[arg(long)]
+        zip: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -335,11 +338,15 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         DataCommand::Fetch {
             release,
             cache,
+            zip,
             json,
         } => {
             let release: fetch::Release = release.parse()?;
             let cache = cache.unwrap_or_else(fetch::default_cache_dir);
-            let dir = fetch::fetch(release, &cache, !json)?;
+            let dir = match zip {
+                Some(zip) => fetch::install_zip(release, &zip, &cache)?,
+                None => fetch::fetch(release, &cache, !json)?,
+            };
             if json {
                 println!(
                     "{}",

@@ -438,3 +438,19 @@ fn regressor_and_resume_contracts() {
         &["nowhere"],
     );
 }
+
+#[test]
+fn fetch_offline_and_bad_zip_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache").display().to_string();
+    // A zip that is not the release: rejected by its checksum, nothing left in the cache.
+    let zip = write(dir.path(), "ml-100k.zip", b"PK\x05\x06not really a zip");
+    assert_fails_with(
+        &recsys(&["data", "fetch", "ml-100k", "--zip", &zip, "--cache", &cache]),
+        &["ml-100k"],
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -310,7 +310,7 @@ fn download(
         .into();
     let mut response = agent.get(url).call().map_err(|e| {
         failed(format!(
-            "{e} (no network? download the zip by other means and install it with `install_zip`)"
+            "{e} (no network? download the zip by other means and install it with `recsys data fetch <release> --zip <file>`)"
         ))
     })?;
     let total = response.body().content_length().or(size_hint);
