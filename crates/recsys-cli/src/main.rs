@@ -2,6 +2,7 @@
 //! work is done by the library crates.
 
 mod data_cmd;
+mod infer_cmd;
 mod prep;
 mod train_cmd;
 
@@ -29,6 +30,12 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Predict one user's rating of one item.
     Predict(train_cmd::PredictArgs),
+    /// Top-K items for a user (or every user, to CSV) from a trained run.
+    Recommend(infer_cmd::RecommendArgs),
+    /// Items most similar to an item, by cosine similarity of the run's item vectors.
+    Similar(infer_cmd::SimilarArgs),
+    /// Write a run's user and item vectors (.npy or .csv) with their ids and titles.
+    Export(infer_cmd::ExportArgs),
 }
 
 fn main() {
@@ -39,6 +46,9 @@ fn main() {
         Command::Train(args) => train_cmd::train(*args),
         Command::Eval(args) => train_cmd::eval(args),
         Command::Predict(args) => train_cmd::predict(args),
+        Command::Recommend(args) => infer_cmd::recommend(args),
+        Command::Similar(args) => infer_cmd::similar(args),
+        Command::Export(args) => infer_cmd::export(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -24,6 +24,7 @@ pub mod optim;
 pub mod plot;
 pub mod run;
 pub mod run_dir;
+pub mod topk;
 pub mod trainer;
 
 pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
@@ -35,6 +36,7 @@ pub use run::{
     load_run, regressor_config_for_mf_run, regressor_from_mf_run, resume_run, train_run,
 };
 pub use run_dir::{Checkpoint, RunDir};
+pub use topk::{Scored, Vectors, recommend, similar_items, top_k};
 pub use trainer::{
     EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, hidden_ratings_check, predict,
 };

@@ -1,0 +1,539 @@
+//! `recsys recommend`, `recsys similar`, `recsys export`: top-K items for users, items similar
+//! to an item, and the learned user and item vectors of a trained run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use recsys_data::UserHistory;
+use recsys_train::topk::{self, Vectors};
+use recsys_train::{BackendKind, Checkpoint, LoadedRun, load_run};
+use serde_json::{Value, json};
+
+use crate::prep::{Prepared, from_recipe, prepare};
+use crate::train_cmd::BackendArgs;
+
+/// The run and the data its titles and training history come from.
+#[derive(Args)]
+pub struct RunArgs {
+    /// A run directory written by `recsys train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Read titles and training items from other data (default: the run's own source and split).
+    #[arg(long)]
+    data: Option<String>,
+    /// Weights: best (default) or last.
+    #[arg(long, default_value = "best")]
+    checkpoint: String,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(Args)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Raw user id, as in the data file.
+    #[arg(
+        long,
+        required_unless_present = "all_users",
+        conflicts_with = "all_users"
+    )]
+    user: Option<String>,
+    /// Top-K of every user, written as CSV to --out.
+    #[arg(long, requires = "out")]
+    all_users: bool,
+    /// CSV file for --all-users (user,rank,item,score,title), written atomically.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// How many items.
+    #[arg(short, long, default_value = "10")]
+    k: usize,
+    /// Leave out the items the user rated in the training part.
+    #[arg(long)]
+    exclude_seen: bool,
+    /// How many of the user's highest-rated training items to show next to the recommendations.
+    #[arg(long, default_value = "5")]
+    top_rated: usize,
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["item", "title"])))]
+pub struct SimilarArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Raw item id, as in the data file.
+    #[arg(long)]
+    item: Option<String>,
+    /// Exact item title, e.g. "Star Wars (1977)".
+    #[arg(long)]
+    title: Option<String>,
+    /// How many items.
+    #[arg(short, long, default_value = "10")]
+    k: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// npy (users.npy, items.npy, and users.csv / items.csv with ids and titles) or csv (the
+    /// vectors in users.csv / items.csv).
+    #[arg(long, default_value = "npy")]
+    format: String,
+    /// Output directory (created; must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+fn load(args: &RunArgs) -> Result<LoadedRun> {
+    let which = match args.checkpoint.as_str() {
+        "best" => Checkpoint::Best,
+        "last" => Checkpoint::Last,
+        other => bail!("unknown checkpoint {other:?}: expected best or last"),
+    };
+    let backend: Option<(BackendKind, usize)> = match &args.backend.backend {
+        Some(s) => Some((
+            s.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            args.backend.device_index.unwrap_or(0),
+        )),
+        None => None,
+    };
+    Ok(load_run(&args.run, which, backend)?)
+}
+
+/// The run's data (its recipe, or `--data`), checked against the run's id map.
+fn open_data(args: &RunArgs, run: &LoadedRun) -> Result<Prepared> {
+    let (mut source, split, seed) = from_recipe(&run.config.data)?;
+    if let Some(d) = &args.data {
+        source.data = d.clone();
+    }
+    let prep = prepare(&source, &split, seed)?;
+    if prep.dataset.ids != run.ids {
+        bail!(
+            "the data's ids differ from the run's idmap.json ({} users x {} items in the data, {} x {} in the run)",
+            prep.dataset.ids.n_users(),
+            prep.dataset.ids.n_items(),
+            run.ids.n_users(),
+            run.ids.n_items()
+        );
+    }
+    Ok(prep)
+}
+
+/// `k` clamped to the catalogue, with a warning.
+fn clamp_k(k: usize, n_items: usize) -> Result<usize> {
+    if k == 0 {
+        bail!("-k must be at least 1");
+    }
+    if k > n_items {
+        eprintln!(
+            "warning: -k {k} is larger than the catalogue ({n_items} items); using {n_items}"
+        );
+    }
+    Ok(k.min(n_items))
+}
+
+fn title(prep: &Prepared, item: u32) -> Option<&str> {
+    prep.dataset.title(item)
+}
+
+/// A CSV field, quoted when needed.
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        format!("{s:width$}")
+    } else {
+        let t: String = s.chars().take(width - 1).collect();
+        format!("{t}…")
+    }
+}
+
+pub fn recommend(args: RecommendArgs) -> Result<()> {
+    let run = load(&args.run)?;
+    let prep = open_data(&args.run, &run)?;
+    let n_items = run.n_items();
+    let k = clamp_k(args.k, n_items)?;
+    let history = UserHistory::new(&prep.train);
+    let seen = args.exclude_seen.then_some(&history);
+    let ids = &run.ids;
+
+    if args.all_users {
+        let out = args.out.as_ref().expect("clap requires --out");
+        let users: Vec<u32> = (0..ids.n_users() as u32).collect();
+        let lists = topk::recommend(&run, &users, k, seen);
+        let mut rows = 0usize;
+        recsys_data::io::write_atomic_with(out, |w| {
+            writeln!(w, "user,rank,item,score,title")?;
+            for (u, list) in users.iter().zip(&lists) {
+                for (r, &(i, s)) in list.iter().enumerate() {
+                    writeln!(
+                        w,
+                        "{},{},{},{},{}",
+                        csv(ids.users.raw_id(*u)),
+                        r + 1,
+                        csv(ids.items.raw_id(i)),
+                        s,
+                        csv(title(&prep, i).unwrap_or(""))
+                    )?;
+                    rows += 1;
+                }
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot write {}", out.display()))?;
+        if args.json {
+            println!(
+                "{}",
+                json!({"run_dir": args.run.run.display().to_string(),
+                       "model": run.config.model.family(), "users": users.len(), "k": k,
+                       "exclude_seen": args.exclude_seen, "rows": rows,
+                       "out": out.display().to_string()})
+            );
+        } else {
+            println!(
+                "top-{k} of {} users ({rows} rows) written to {}",
+                users.len(),
+                out.display()
+            );
+        }
+        return Ok(());
+    }
+
+    let raw_user = args.user.as_deref().expect("clap requires --user");
+    let u = ids
+        .user(raw_user)
+        .with_context(|| format!("user {raw_user:?} is not in the run's id map"))?;
+    let list = topk::recommend(&run, &[u], k, seen).remove(0);
+    // The user's own highest-rated training items (rating desc, then item index).
+    let mut rated: Vec<(u32, f32)> = history
+        .items(u)
+        .iter()
+        .copied()
+        .zip(history.ratings(u).iter().copied())
+        .collect();
+    rated.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    rated.truncate(args.top_rated);
+
+    if args.json {
+        let recs: Vec<Value> = list
+            .iter()
+            .enumerate()
+            .map(|(r, &(i, s))| {
+                json!({"rank": r + 1, "item": ids.items.raw_id(i), "title": title(&prep, i), "score": s})
+            })
+            .collect();
+        let top: Vec<Value> = rated
+            .iter()
+            .map(|&(i, r)| json!({"item": ids.items.raw_id(i), "title": title(&prep, i), "rating": r}))
+            .collect();
+        println!(
+            "{}",
+            json!({"run_dir": args.run.run.display().to_string(),
+                   "model": run.config.model.family(), "user": raw_user, "k": k,
+                   "exclude_seen": args.exclude_seen, "n_train_items": history.items(u).len(),
+                   "recommendations": recs, "top_rated": top})
+        );
+        return Ok(());
+    }
+    println!(
+        "user {raw_user}: top {} of {n_items} items ({}{})",
+        list.len(),
+        run.config.model.family(),
+        if args.exclude_seen {
+            ", training items excluded"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:>4}  {:>7}  {:<44}  | {:>6}  highest-rated training items",
+        "rank", "score", "recommended", "rating"
+    );
+    for r in 0..list.len().max(rated.len()) {
+        let left = match list.get(r) {
+            Some(&(i, s)) => format!(
+                "{:>4}  {s:>7.3}  {}",
+                r + 1,
+                cut(&prep.dataset.item_label(i), 44)
+            ),
+            None => format!("{:59}", ""),
+        };
+        let right = match rated.get(r) {
+            Some(&(i, rating)) => format!("{rating:>6.1}  {}", prep.dataset.item_label(i)),
+            None => String::new(),
+        };
+        println!("{left}  | {right}");
+    }
+    Ok(())
+}
+
+pub fn similar(args: SimilarArgs) -> Result<()> {
+    let run = load(&args.run)?;
+    // The vectors first: an unsupported model fails before the data is read.
+    let items = topk::item_vectors(&run)?;
+    let prep = open_data(&args.run, &run)?;
+    let ids = &run.ids;
+    let query = match (&args.item, &args.title) {
+        (Some(raw), _) => ids
+            .item(raw)
+            .with_context(|| format!("item {raw:?} is not in the run's id map"))?,
+        (None, Some(t)) => prep.dataset.item_by_title(t)?,
+        (None, None) => unreachable!("clap requires --item or --title"),
+    };
+    let k = clamp_k(args.k, run.n_items().saturating_sub(1))?;
+    let list = topk::similar_items(&items, query, k);
+    if args.json {
+        let sims: Vec<Value> = list
+            .iter()
+            .enumerate()
+            .map(|(r, &(i, s))| {
+                json!({"rank": r + 1, "item": ids.items.raw_id(i), "title": title(&prep, i), "similarity": s})
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"run_dir": args.run.run.display().to_string(),
+                   "model": run.config.model.family(), "item": ids.items.raw_id(query),
+                   "title": title(&prep, query), "k": k, "similar": sims})
+        );
+        return Ok(());
+    }
+    println!(
+        "items most similar to {} (cosine of {}-d item vectors):",
+        prep.dataset.item_label(query),
+        items.dim
+    );
+    for (r, &(i, s)) in list.iter().enumerate() {
+        println!("{:>4}  {s:>6.3}  {}", r + 1, prep.dataset.item_label(i));
+    }
+    Ok(())
+}
+
+/// An NPY v1.0 file of a little-endian `f32` matrix `[n, dim]` (C order).
+pub fn npy_bytes(v: &Vectors) -> Vec<u8> {
+    let dict = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        v.n, v.dim
+    );
+    // magic (6) + version (2) + header length (2) + dict + padding + '\n', a multiple of 64.
+    let unpadded = 10 + dict.len() + 1;
+    let pad = (64 - unpadded % 64) % 64;
+    let header = format!("{dict}{}\n", " ".repeat(pad));
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * v.values.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for x in &v.values {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    fill(&mut w)
+        .and_then(|_| w.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `users.csv` or `items.csv`: index, raw id, (title,) and with `vectors` the vector columns.
+fn write_table(
+    path: &Path,
+    raw: &[String],
+    titles: Option<&dyn Fn(u32) -> String>,
+    vectors: Option<&Vectors>,
+) -> Result<()> {
+    write_file(path, |w| {
+        write!(w, "index,id")?;
+        if titles.is_some() {
+            write!(w, ",title")?;
+        }
+        if let Some(v) = vectors {
+            for d in 0..v.dim {
+                write!(w, ",v{d}")?;
+            }
+        }
+        writeln!(w)?;
+        for (k, id) in raw.iter().enumerate() {
+            write!(w, "{k},{}", csv(id))?;
+            if let Some(t) = titles {
+                write!(w, ",{}", csv(&t(k as u32)))?;
+            }
+            if let Some(v) = vectors {
+                for x in v.row(k) {
+                    write!(w, ",{x}")?;
+                }
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    })
+}
+
+pub fn export(args: ExportArgs) -> Result<()> {
+    let npy = match args.format.as_str() {
+        "npy" => true,
+        "csv" => false,
+        other => bail!("unknown format {other:?}: expected npy or csv"),
+    };
+    let run = load(&args.run)?;
+    let (users, items) = topk::embeddings(&run)?;
+    // Titles where the data can be read; the vectors are written either way.
+    let prep = match open_data(&args.run, &run) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("warning: no titles ({e:#})");
+            None
+        }
+    };
+    let out = &args.out;
+    if out.exists() {
+        let empty_dir = out.is_dir()
+            && std::fs::read_dir(out)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+        if !empty_dir {
+            bail!(
+                "{} already exists (and is not an empty folder); choose another --out",
+                out.display()
+            );
+        }
+    }
+    let Some(name) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        bail!("--out {} does not name a folder", out.display());
+    };
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if parent.exists() && !parent.is_dir() {
+        bail!(
+            "cannot write --out {}: {} is not a folder",
+            out.display(),
+            parent.display()
+        );
+    }
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {} for --out", parent.display()))?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).with_context(|| {
+        format!(
+            "cannot write to {} (--out {})",
+            parent.display(),
+            out.display()
+        )
+    })?;
+    let ids = &run.ids;
+    let titles = |i: u32| {
+        prep.as_ref()
+            .and_then(|p| p.dataset.title(i))
+            .unwrap_or("")
+            .to_string()
+    };
+    let result = (|| -> Result<Vec<String>> {
+        let mut files = Vec::new();
+        if npy {
+            for (f, v) in [("users.npy", &users), ("items.npy", &items)] {
+                let bytes = npy_bytes(v);
+                write_file(&tmp.join(f), |w| w.write_all(&bytes))?;
+                files.push(f.to_string());
+            }
+        }
+        let vecs = |v| (!npy).then_some(v);
+        write_table(
+            &tmp.join("users.csv"),
+            ids.users.raw_ids(),
+            None,
+            vecs(&users),
+        )?;
+        write_table(
+            &tmp.join("items.csv"),
+            ids.items.raw_ids(),
+            Some(&titles),
+            vecs(&items),
+        )?;
+        files.extend(["users.csv".to_string(), "items.csv".to_string()]);
+        if out.exists() {
+            std::fs::remove_dir(out)
+                .with_context(|| format!("cannot replace {}", out.display()))?;
+        }
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("cannot move the export into {}", out.display()))?;
+        Ok(files)
+    })();
+    let files = match result {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"run_dir": args.run.run.display().to_string(),
+                   "model": run.config.model.family(), "format": args.format,
+                   "out": out.display().to_string(), "files": files,
+                   "users": users.n, "items": items.n, "dim": users.dim})
+        );
+    } else {
+        println!(
+            "{} user and {} item vectors ({}-d) written to {} ({})",
+            users.n,
+            items.n,
+            users.dim,
+            out.display(),
+            files.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_padded_to_64() {
+        let v = Vectors {
+            values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            n: 3,
+            dim: 2,
+        };
+        let b = npy_bytes(&v);
+        assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
+        let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+        assert!(header.contains("'shape': (3, 2)") && header.ends_with('\n'));
+        assert_eq!(b.len(), 10 + hlen + 24);
+        assert_eq!(&b[10 + hlen..10 + hlen + 4], &1.0f32.to_le_bytes());
+    }
+
+    #[test]
+    fn csv_quotes_when_needed() {
+        assert_eq!(csv("a"), "a");
+        assert_eq!(csv("Seven, The"), "\"Seven, The\"");
+        assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

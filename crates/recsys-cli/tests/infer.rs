@@ -1,0 +1,355 @@
+//! `recsys recommend`, `recsys similar`, `recsys export` on a small MF run trained once on the
+//! default synthetic data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn recsys(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recsys"))
+        .args(args)
+        .output()
+        .expect("runs recsys")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The last line of stdout as JSON, after checking success.
+fn json_ok(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last = out.lines().last().unwrap_or("");
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {}", stderr(o)))
+}
+
+fn assert_fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "expected a clean error: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+/// The trained MF run shared by the tests (trained once per test binary).
+fn run_dir() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("infer-mf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let d = dir.display().to_string();
+        let o = recsys(&[
+            "train", "--model", "mf", "--bias", "--epochs", "2", "--out", &d, "--json",
+        ]);
+        assert_eq!(json_ok(&o)["model"], "mf");
+        d
+    })
+}
+
+fn recs(v: &serde_json::Value) -> Vec<(String, f64)> {
+    v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["item"].as_str().unwrap().to_string(),
+                r["score"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recommend_json_shape_and_k() {
+    let run = run_dir();
+    let v = json_ok(&recsys(&[
+        "recommend",
+        "--run",
+        run,
+        "--user",
+        "1",
+        "-k",
+        "7",
+        "--json",
+    ]));
+    assert_eq!(v["user"], "1");
+    assert_eq!(v["k"], 7);
+    let list = v["recommendations"].as_array().unwrap();
+    assert_eq!(list.len(), 7);
+    for (r, rec) in list.iter().enumerate() {
+        assert_eq!(rec["rank"], r + 1);
+        assert!(rec["item"].is_string() && rec["title"].is_string(), "{rec}");
+        assert!(rec["score"].as_f64().unwrap().is_finite());
+    }
+    let scores: Vec<f64> = recs(&v).iter().map(|p| p.1).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let top = v["top_rated"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 5);
+    assert!(top[0]["rating"].as_f64().unwrap() >= top[top.len() - 1]["rating"].as_f64().unwrap());
+
+    // k beyond the catalogue is clamped with a warning.
+    let o = recsys(&[
+        "recommend",
+        "--run",
+        run,
+        "--user",
+        "1",
+        "-k",
+        "100000",
+        "--json",
+    ]);
+    let v = json_ok(&o);
+    assert_eq!(v["k"], 1682);
+    assert_eq!(v["recommendations"].as_array().unwrap().len(), 1682);
+    assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn exclude_seen_leaves_out_training_items() {
+    let run = run_dir();
+    // All items ranked: the training items must all be missing, and only they.
+    let all = json_ok(&recsys(&[
+        "recommend",
+        "--run",
+        run,
+        "--user",
+        "5",
+        "-k",
+        "2000",
+        "--json",
+    ]));
+    let ex = json_ok(&recsys(&[
+        "recommend",
+        "--run",
+        run,
+        "--user",
+        "5",
+        "-k",
+        "2000",
+        "--exclude-seen",
+        "--top-rated",
+        "100000",
+        "--json",
+    ]));
+    let n_seen = ex["n_train_items"].as_u64().unwrap() as usize;
+    assert!(n_seen > 0);
+    let seen: Vec<String> = ex["top_rated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["item"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen.len(), n_seen);
+    let got: Vec<String> = recs(&ex).into_iter().map(|p| p.0).collect();
+    assert_eq!(got.len(), 1682 - n_seen);
+    assert!(got.iter().all(|i| !seen.contains(i)));
+    let want: Vec<String> = recs(&all)
+        .into_iter()
+        .map(|p| p.0)
+        .filter(|i| !seen.contains(i))
+        .collect();
+    assert_eq!(got, want, "exclusion changes nothing but the seen items");
+}
+
+#[test]
+fn same_top_k_from_two_processes() {
+    let run = run_dir();
+    let args = [
+        "recommend",
+        "--run",
+        run,
+        "--user",
+        "42",
+        "-k",
+        "20",
+        "--json",
+    ];
+    let (a, b) = (
+        recs(&json_ok(&recsys(&args))),
+        recs(&json_ok(&recsys(&args))),
+    );
+    assert_eq!(a.len(), 20);
+    let ids = |v: &[(String, f64)]| v.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&a), ids(&b));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x.1 - y.1).abs() < 1e-6, "{x:?} vs {y:?}");
+    }
+}
+
+#[test]
+fn all_users_writes_csv() {
+    let run = run_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("top.csv").display().to_string();
+    let v = json_ok(&recsys(&[
+        "recommend",
+        "--run",
+        run,
+        "--all-users",
+        "-k",
+        "3",
+        "--out",
+        &out,
+        "--json",
+    ]));
+    assert_eq!(v["users"], 943);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user,rank,item,score,title"));
+    assert_eq!(lines.count(), 943 * 3);
+    // The single-user command agrees with the file.
+    let one = json_ok(&recsys(&[
+        "recommend",
+        "--run",
+        run,
+        "--user",
+        "1",
+        "-k",
+        "3",
+        "--json",
+    ]));
+    let first: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    let want: Vec<String> = recs(&one).into_iter().map(|p| p.0).collect();
+    assert_eq!(first, want);
+    // Only the file, no temporary left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn unknown_ids_are_clear_errors() {
+    let run = run_dir();
+    assert_fails_with(
+        &recsys(&["recommend", "--run", run, "--user", "no-such-user"]),
+        &["no-such-user", "user"],
+    );
+    assert_fails_with(
+        &recsys(&["similar", "--run", run, "--item", "no-such-item"]),
+        &["no-such-item"],
+    );
+    assert_fails_with(
+        &recsys(&["similar", "--run", run, "--title", "Not A Movie (1900)"]),
+        &["Not A Movie (1900)"],
+    );
+}
+
+#[test]
+fn similar_returns_k_items_without_the_query() {
+    let run = run_dir();
+    let v = json_ok(&recsys(&[
+        "similar", "--run", run, "--item", "50", "-k", "8", "--json",
+    ]));
+    assert_eq!(v["item"], "50");
+    let list = v["similar"].as_array().unwrap();
+    assert_eq!(list.len(), 8);
+    let mut last = f64::INFINITY;
+    for s in list {
+        assert_ne!(s["item"], "50");
+        let sim = s["similarity"].as_f64().unwrap();
+        assert!((-1.0001..=1.0001).contains(&sim) && sim <= last, "{s}");
+        last = sim;
+    }
+    // By title: the same answer.
+    let title = v["title"].as_str().unwrap().to_string();
+    let w = json_ok(&recsys(&[
+        "similar", "--run", run, "--title", &title, "-k", "8", "--json",
+    ]));
+    assert_eq!(v["similar"], w["similar"]);
+}
+
+/// Shape of an NPY v1.0 file, after checking its header.
+fn npy_shape(path: &Path) -> (usize, usize) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x93NUMPY\x01\x00", "{}", path.display());
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0);
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"));
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let (n, d) = (dims[0], dims[1]);
+    assert_eq!(b.len(), 10 + hlen + 4 * n * d, "{}", path.display());
+    (n, d)
+}
+
+#[test]
+fn export_npy_and_csv() {
+    let run = run_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vectors");
+    let o = out.display().to_string();
+    let v = json_ok(&recsys(&["export", "--run", run, "--out", &o, "--json"]));
+    let dim = v["dim"].as_u64().unwrap() as usize;
+    assert_eq!(npy_shape(&out.join("users.npy")), (943, dim));
+    assert_eq!(npy_shape(&out.join("items.npy")), (1682, dim));
+    let items = std::fs::read_to_string(out.join("items.csv")).unwrap();
+    assert_eq!(items.lines().next(), Some("index,id,title"));
+    assert_eq!(items.lines().count(), 1683);
+    assert_eq!(
+        std::fs::read_to_string(out.join("users.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        944
+    );
+    // Nothing else beside it (the temporary folder is gone).
+    let names: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names, vec![out.clone()]);
+    // An existing export is not overwritten.
+    assert_fails_with(
+        &recsys(&["export", "--run", run, "--out", &o]),
+        &["already exists"],
+    );
+    let csv_out = dir.path().join("csv").display().to_string();
+    json_ok(&recsys(&[
+        "export", "--run", run, "--format", "csv", "--out", &csv_out, "--json",
+    ]));
+    let users = std::fs::read_to_string(Path::new(&csv_out).join("users.csv")).unwrap();
+    let header = users.lines().next().unwrap();
+    assert_eq!(header.split(',').count(), 2 + dim);
+    assert_eq!(users.lines().nth(1).unwrap().split(',').count(), 2 + dim);
+}
+
+#[test]
+fn export_to_a_bad_out_path_errors() {
+    let run = run_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    // Under a regular file (fails for root too, unlike a read-only folder).
+    let bad = file.join("out").display().to_string();
+    assert_fails_with(
+        &recsys(&["export", "--run", run, "--out", &bad]),
+        &["a-file"],
+    );
+    assert_fails_with(
+        &recsys(&["export", "--run", run, "--out", &file.display().to_string()]),
+        &["already exists"],
+    );
+    assert_fails_with(
+        &recsys(&["export", "--run", run, "--format", "parquet", "--out", &bad]),
+        &["parquet"],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}

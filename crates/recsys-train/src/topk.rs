@@ -1,0 +1,262 @@
+//! Top-K selection for inference: each user's best items from [`LoadedRun::score_all`] (in user
+//! batches, so memory stays bounded by `batch × n_items` scores), items most similar to an item
+//! by cosine similarity of learned item vectors, and the learned user / item vectors themselves
+//! for export.
+//!
+//! Ranking is deterministic: larger scores first, ties broken by the lower item index; NaN scores
+//! rank below every number.
+
+use std::cmp::Ordering;
+
+use burn::tensor::Tensor;
+use recsys_data::UserHistory;
+
+use crate::error::{Result, TrainError};
+use crate::run::{AnyModel, LoadedRun};
+
+/// An item index and its score.
+pub type Scored = (u32, f32);
+
+/// Scores kept per user batch in [`recommend`]: about 4M floats (16 MB).
+const BATCH_SCORES: usize = 4_000_000;
+
+/// Ranking order: higher score first (NaN last), then lower item index.
+fn rank_order(a: &Scored, b: &Scored) -> Ordering {
+    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
+    key(b.1)
+        .total_cmp(&key(a.1))
+        .then_with(|| (a.1.is_nan()).cmp(&b.1.is_nan()))
+        .then_with(|| a.0.cmp(&b.0))
+}
+
+/// The best `k` items of one row of `n_items` scores, skipping the items in `seen` (sorted or
+/// not). `k` larger than what is left is clamped.
+pub fn top_k_row(row: &[f32], k: usize, seen: &[u32]) -> Vec<Scored> {
+    let sorted_seen = seen.is_sorted();
+    let is_seen = |i: u32| {
+        if sorted_seen {
+            seen.binary_search(&i).is_ok()
+        } else {
+            seen.contains(&i)
+        }
+    };
+    let mut cands: Vec<Scored> = row
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (i as u32, s))
+        .filter(|&(i, _)| seen.is_empty() || !is_seen(i))
+        .collect();
+    let k = k.min(cands.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < cands.len() {
+        cands.select_nth_unstable_by(k - 1, rank_order);
+        cands.truncate(k);
+    }
+    cands.sort_unstable_by(rank_order);
+    cands
+}
+
+/// The best `k` items of each row of `scores` (row-major `[n, n_items]`), skipping for row `r`
+/// the items of `exclude[r]` when given (one seen list per row, e.g. [`UserHistory::items`]).
+/// `k` larger than `n_items` is clamped.
+///
+/// # Panics
+/// If `scores.len()` is not a multiple of `n_items`, or `exclude` has another number of rows.
+pub fn top_k(
+    scores: &[f32],
+    n_items: usize,
+    k: usize,
+    exclude: Option<&[&[u32]]>,
+) -> Vec<Vec<Scored>> {
+    if n_items == 0 {
+        assert!(scores.is_empty(), "scores of a catalogue of 0 items");
+        return Vec::new();
+    }
+    assert_eq!(scores.len() % n_items, 0, "scores are not [n, n_items]");
+    let n = scores.len() / n_items;
+    if let Some(ex) = exclude {
+        assert_eq!(ex.len(), n, "one seen list per row");
+    }
+    scores
+        .chunks(n_items)
+        .enumerate()
+        .map(|(r, row)| top_k_row(row, k, exclude.map_or(&[][..], |ex| ex[r])))
+        .collect()
+}
+
+/// Each of `users`' (dense indices) best `k` items under `run`, skipping the items of `seen`
+/// (e.g. the training history) when given. Scores are computed in user batches.
+pub fn recommend(
+    run: &LoadedRun,
+    users: &[u32],
+    k: usize,
+    seen: Option<&UserHistory>,
+) -> Vec<Vec<Scored>> {
+    let n_items = run.n_items();
+    let per = (BATCH_SCORES / n_items.max(1)).max(1);
+    let mut out = Vec::with_capacity(users.len());
+    for chunk in users.chunks(per) {
+        let scores = run.score_all(chunk);
+        let lists: Option<Vec<&[u32]>> = seen.map(|h| chunk.iter().map(|&u| h.items(u)).collect());
+        out.extend(top_k(&scores, n_items, k, lists.as_deref()));
+    }
+    out
+}
+
+/// A dense row-major matrix of learned vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vectors {
+    /// `[n, dim]` row-major.
+    pub values: Vec<f32>,
+    pub n: usize,
+    pub dim: usize,
+}
+
+impl Vectors {
+    fn from_tensor(t: Tensor<2>) -> Self {
+        let [n, dim] = t.dims();
+        let values = t
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("float vectors");
+        Self { values, n, dim }
+    }
+
+    pub fn row(&self, k: usize) -> &[f32] {
+        &self.values[k * self.dim..(k + 1) * self.dim]
+    }
+}
+
+fn unsupported(run: &LoadedRun, what: &str) -> TrainError {
+    // A plain message (not "invalid training configuration").
+    TrainError::Data(recsys_data::DataError::Invalid(format!(
+        "{what} is not supported for model {}: it learns no user or item vectors (use an mf, \
+         recommender_net or regressor run)",
+        run.config.model.family()
+    )))
+}
+
+/// The learned user and item vectors of `run`: the embedding tables of MF (its factors
+/// `p_u`, `q_i`; a [`Retriever`](recsys_models::Retriever)), RecommenderNet and Regressor.
+/// AutoRec has none: an error naming the model.
+pub fn embeddings(run: &LoadedRun) -> Result<(Vectors, Vectors)> {
+    let (u, i) = match &run.model {
+        AnyModel::Mf(m) => (m.user_embedding.table(), m.item_embedding.table()),
+        AnyModel::RecommenderNet(m) => (m.user_embedding.table(), m.item_embedding.table()),
+        AnyModel::Regressor(m) => (m.user_embedding.table(), m.item_embedding.table()),
+        AnyModel::AutoRec(_) => return Err(unsupported(run, "user and item vectors")),
+    };
+    Ok((Vectors::from_tensor(u), Vectors::from_tensor(i)))
+}
+
+/// The learned item vectors of `run` (see [`embeddings`]).
+///
+/// For MF these are the factors `q_i`, i.e. [`Retriever::item_vectors`](recsys_models::Retriever)
+/// without its constant and bias columns (which would make every item look alike under cosine).
+pub fn item_vectors(run: &LoadedRun) -> Result<Vectors> {
+    let t = match &run.model {
+        AnyModel::Mf(m) => m.item_embedding.table(),
+        AnyModel::RecommenderNet(m) => m.item_embedding.table(),
+        AnyModel::Regressor(m) => m.item_embedding.table(),
+        AnyModel::AutoRec(_) => return Err(unsupported(run, "similar items")),
+    };
+    Ok(Vectors::from_tensor(t))
+}
+
+/// Cosine similarity of item `query` to every item of `items` (0 for a zero vector).
+pub fn cosine_to(items: &Vectors, query: usize) -> Vec<f32> {
+    let norm = |v: &[f32]| {
+        v.iter()
+            .map(|x| (*x as f64) * (*x as f64))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let q = items.row(query);
+    let qn = norm(q);
+    (0..items.n)
+        .map(|k| {
+            let v = items.row(k);
+            let d = norm(v) * qn;
+            if d == 0.0 {
+                0.0
+            } else {
+                let dot: f64 = v.iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum();
+                (dot / d) as f32
+            }
+        })
+        .collect()
+}
+
+/// The `k` items most similar to `item` by cosine similarity of item vectors, itself excluded.
+pub fn similar_items(items: &Vectors, item: u32, k: usize) -> Vec<Scored> {
+    top_k_row(&cosine_to(items, item as usize), k, &[item])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_by_score_then_lower_index() {
+        let scores = [0.5, 0.9, 0.5, 0.9, 0.1, 0.5];
+        let got = top_k(&scores, 6, 4, None);
+        assert_eq!(got, vec![vec![(1, 0.9), (3, 0.9), (0, 0.5), (2, 0.5)]]);
+        // The same result whatever k cuts through the tie.
+        assert_eq!(
+            top_k(&scores, 6, 3, None)[0],
+            vec![(1, 0.9), (3, 0.9), (0, 0.5)]
+        );
+        // All equal: index order.
+        let flat = [1.0f32; 5];
+        assert_eq!(
+            top_k(&flat, 5, 3, None)[0],
+            vec![(0, 1.0), (1, 1.0), (2, 1.0)]
+        );
+    }
+
+    #[test]
+    fn per_row_with_exclusion() {
+        // Two users, three items.
+        let scores = [3.0, 2.0, 1.0, 1.0, 2.0, 3.0];
+        let seen: [&[u32]; 2] = [&[0], &[1, 2]];
+        let got = top_k(&scores, 3, 2, Some(&seen));
+        assert_eq!(got, vec![vec![(1, 2.0), (2, 1.0)], vec![(0, 1.0)]]);
+        let none: [&[u32]; 2] = [&[], &[]];
+        assert_eq!(
+            top_k(&scores, 3, 1, Some(&none)),
+            vec![vec![(0, 3.0)], vec![(2, 3.0)]]
+        );
+        // Unsorted seen lists work too.
+        assert_eq!(top_k_row(&[1.0, 2.0, 3.0], 3, &[2, 0]), vec![(1, 2.0)]);
+    }
+
+    #[test]
+    fn k_is_clamped_and_nan_ranks_last() {
+        let scores = [0.1, f32::NAN, 0.3];
+        let got = top_k(&scores, 3, 10, None);
+        assert_eq!(got[0].len(), 3);
+        assert_eq!((got[0][0], got[0][1]), ((2, 0.3), (0, 0.1)));
+        assert_eq!(got[0][2].0, 1);
+        assert!(top_k(&scores, 3, 0, None)[0].is_empty());
+        assert!(top_k(&[], 3, 5, None).is_empty());
+        let all_seen: [&[u32]; 1] = [&[0, 1, 2]];
+        assert!(top_k(&scores, 3, 2, Some(&all_seen))[0].is_empty());
+    }
+
+    #[test]
+    fn cosine_neighbours_exclude_the_query() {
+        let items = Vectors {
+            values: vec![1.0, 0.0, 2.0, 0.1, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0],
+            n: 5,
+            dim: 2,
+        };
+        let sims = cosine_to(&items, 0);
+        assert!((sims[0] - 1.0).abs() < 1e-6 && (sims[3] + 1.0).abs() < 1e-6);
+        assert_eq!(sims[4], 0.0);
+        let got = similar_items(&items, 0, 10);
+        let order: Vec<u32> = got.iter().map(|p| p.0).collect();
+        assert_eq!(order, vec![1, 2, 4, 3]);
+    }
+}
