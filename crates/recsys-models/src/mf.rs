@@ -20,8 +20,13 @@
 //!   sigmoid, BCE).
 //!
 //! In both sigmoid forms `c = logit((μ - min) / (max - min))`, so an untrained model predicts `μ`.
-//! An L2 penalty `λ · Σ_batch (|p_u|² + |q_i|² [+ b_u² + b_i²]) / batch` on the looked-up rows
-//! is returned separately in [`ModelLoss::penalty`].
+//! An L2 penalty `(λ · Σ_batch (|p_u|² + |q_i|²) [+ λ_b · Σ_batch (b_u² + b_i²)]) / batch` on the
+//! looked-up rows is returned separately in [`ModelLoss::penalty`]; the bias weight `λ_b`
+//! (`l2_bias`) defaults to `λ`. With `l2_frequency_exponent = α ≠ 0` and the training counts
+//! given ([`Mf::with_frequency_weights`]) each looked-up row's term is weighted by
+//! `(n̄ / n_r)^α`, `n_r` the row's number of training ratings and `n̄` the mean over the table:
+//! `α = 0` is the classic per-rating penalty (a row is penalised `n_r` times an epoch), `α = 1`
+//! penalises every row equally.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -72,6 +77,12 @@ pub struct MfConfig {
     /// Weight `λ` of the L2 penalty on looked-up embeddings and biases.
     #[config(default = 0.0)]
     pub l2: f32,
+    /// Weight `λ_b` of the L2 penalty on the looked-up biases; `None`: the same as `l2`.
+    pub l2_bias: Option<f32>,
+    /// Exponent `α` of the per-row penalty weight `(n̄ / n_r)^α` (see the module docs); 0 (the
+    /// default) weights every looked-up row alike. Needs [`Mf::with_frequency_weights`].
+    #[config(default = 0.0)]
+    pub l2_frequency_exponent: f32,
     /// Seed of the initial weights.
     #[config(default = 42)]
     pub seed: u64,
@@ -98,6 +109,13 @@ impl MfConfig {
             return Err(ModelError::InvalidConfig(format!(
                 "l2 ({}) must be >= 0",
                 self.l2
+            )));
+        }
+        if let Some(b) = self.l2_bias
+            && (b.is_nan() || b < 0.0)
+        {
+            return Err(ModelError::InvalidConfig(format!(
+                "l2_bias ({b}) must be >= 0"
             )));
         }
         Ok(())
@@ -135,6 +153,9 @@ impl MfConfig {
             rating_max: self.rating_max,
             offset,
             l2: self.l2,
+            l2_bias: self.l2_bias.unwrap_or(self.l2),
+            l2_frequency_exponent: self.l2_frequency_exponent,
+            row_weights: None,
         })
     }
 }
@@ -158,9 +179,44 @@ pub struct Mf {
     offset: f32,
     #[module(skip)]
     l2: f32,
+    #[module(skip)]
+    l2_bias: f32,
+    #[module(skip)]
+    l2_frequency_exponent: f32,
+    /// Per-row penalty weights of users and items (`[n_users]`, `[n_items]`), when set.
+    #[module(skip)]
+    row_weights: Option<Box<(Tensor<1>, Tensor<1>)>>,
 }
 
 impl Mf {
+    /// Sets the per-row penalty weights `(n̄ / n_r)^α` from the training data's counts when the
+    /// config's `l2_frequency_exponent` `α` is non-zero (a no-op otherwise). Rows without ratings
+    /// count as one rating.
+    pub fn with_frequency_weights(mut self, train: &recsys_data::Interactions) -> Self {
+        let alpha = self.l2_frequency_exponent;
+        if alpha == 0.0 {
+            return self;
+        }
+        let device = self.user_embedding.table().device();
+        let weights = |ids: &[u32], n: usize| {
+            let mut counts = vec![0f32; n];
+            for &r in ids {
+                counts[r as usize] += 1.0;
+            }
+            let mean = ids.len() as f32 / n.max(1) as f32;
+            let w: Vec<f32> = counts
+                .iter()
+                .map(|&c| (mean / c.max(1.0)).powf(alpha))
+                .collect();
+            Tensor::<1>::from_floats(w.as_slice(), &device)
+        };
+        self.row_weights = Some(Box::new((
+            weights(&train.users, self.user_embedding.n()),
+            weights(&train.items, self.item_embedding.n()),
+        )));
+        self
+    }
+
     /// The logits `z(u, i)` and, when an L2 weight is set, the penalty on the rows looked up.
     ///
     /// # Shapes
@@ -175,15 +231,39 @@ impl Mf {
         let p = self.user_embedding.lookup(users.clone());
         let q = self.item_embedding.lookup(items.clone());
         let mut z: Tensor<2> = (p.clone() * q.clone()).sum_dim(1); // [batch, 1]
-        let mut sq = (self.l2 > 0.0).then(|| p.square().sum() + q.square().sum());
+        let weights = self.row_weights.as_ref().map(|w| {
+            let (wu, wi) = &**w;
+            (
+                wu.clone().select(0, users.clone()),
+                wi.clone().select(0, items.clone()),
+            )
+        });
+        // Σ_batch of the squared rows, each weighted when row weights are set.
+        let sq = |u: Tensor<2>, i: Tensor<2>| -> Tensor<1> {
+            let (u, i) = (u.square().sum_dim(1), i.square().sum_dim(1));
+            match &weights {
+                Some((wu, wi)) => {
+                    (u.reshape([batch]) * wu.clone()).sum()
+                        + (i.reshape([batch]) * wi.clone()).sum()
+                }
+                None => u.sum() + i.sum(),
+            }
+        };
+        let mut penalty = (self.l2 > 0.0).then(|| sq(p, q).mul_scalar(self.l2));
         if let (Some(bu), Some(bi)) = (&self.user_bias, &self.item_bias) {
             let bu = bu.lookup(users);
             let bi = bi.lookup(items);
-            sq = sq.map(|s| s + bu.clone().square().sum() + bi.clone().square().sum());
+            if self.l2_bias > 0.0 {
+                let b = sq(bu.clone(), bi.clone()).mul_scalar(self.l2_bias);
+                penalty = Some(match penalty {
+                    Some(s) => s + b,
+                    None => b,
+                });
+            }
             z = z + bu + bi;
         }
         let z = z.reshape([batch]).add_scalar(self.offset);
-        let penalty = sq.map(|s| s.mul_scalar(self.l2 / batch.max(1) as f32));
+        let penalty = penalty.map(|s| s.div_scalar(batch.max(1) as f32));
         (z, penalty)
     }
 
@@ -395,6 +475,104 @@ mod tests {
             let loss = vec1(out.total())[0];
             assert!(loss.is_finite() && loss > 0.0);
         }
+    }
+
+    #[test]
+    fn bias_l2_has_its_own_weight() {
+        let device = Device::flex();
+        let batch = RatingBatch {
+            users: Tensor::from_ints([0, 1], &device),
+            items: Tensor::from_ints([1, 2], &device),
+            ratings: Tensor::from_floats([4.0, 2.0], &device),
+        };
+        let penalty = |l2: f32, l2_bias: Option<f32>| {
+            let mut model = MfConfig::new(3, 3)
+                .with_dim(2)
+                .with_bias(true)
+                .with_l2(l2)
+                .with_l2_bias(l2_bias)
+                .init(&device)
+                .unwrap();
+            // Biases of 1 (users) and 2 (items): Σ_batch (b_u² + b_i²) / batch = 5.
+            for (b, v) in [(&mut model.user_bias, 1.0), (&mut model.item_bias, 2.0)] {
+                let t = b.take().unwrap().table().ones_like().mul_scalar(v);
+                *b = Some(EmbeddingTable {
+                    weight: burn::module::Param::from_tensor(t),
+                });
+            }
+            let factors = {
+                let p = model.user_embedding.table().square().sum_dim(1);
+                let q = model.item_embedding.table().square().sum_dim(1);
+                let (p, q) = (vec1(p.reshape([3])), vec1(q.reshape([3])));
+                (p[0] + p[1] + q[1] + q[2]) / 2.0
+            };
+            let got = model.loss(&batch).penalty.map(|t| vec1(t)[0]);
+            (got, factors)
+        };
+        let (got, f) = penalty(0.1, None);
+        assert!((got.unwrap() - 0.1 * (f + 5.0)).abs() < 1e-5);
+        let (got, f) = penalty(0.1, Some(0.01));
+        assert!((got.unwrap() - (0.1 * f + 0.01 * 5.0)).abs() < 1e-5);
+        let (got, f) = penalty(0.1, Some(0.0));
+        assert!((got.unwrap() - 0.1 * f).abs() < 1e-6);
+        let (got, _) = penalty(0.0, Some(0.2));
+        assert!((got.unwrap() - 0.2 * 5.0).abs() < 1e-5);
+        assert!(penalty(0.0, None).0.is_none());
+        assert!(
+            MfConfig::new(2, 2)
+                .with_l2_bias(Some(-1.0))
+                .init(&device)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn frequency_exponent_weights_each_row_by_its_count() {
+        let device = Device::flex();
+        // User 0 has 3 ratings, user 1 one (mean 2); item 0 has 2, item 1 two (mean 2).
+        let train = recsys_data::Interactions::new(
+            vec![0, 0, 0, 1],
+            vec![0, 1, 0, 1],
+            vec![4.0, 3.0, 5.0, 2.0],
+            None,
+            2,
+            2,
+        )
+        .unwrap();
+        let batch = RatingBatch {
+            users: Tensor::from_ints([0, 1], &device),
+            items: Tensor::from_ints([0, 1], &device),
+            ratings: Tensor::from_floats([4.0, 2.0], &device),
+        };
+        let config = MfConfig::new(2, 2)
+            .with_dim(2)
+            .with_bias(true)
+            .with_l2(0.1)
+            .with_l2_bias(Some(0.0));
+        let sq = |t: Tensor<2>| vec1(t.square().sum_dim(1).reshape([2]));
+        let model = config.init(&device).unwrap();
+        let (p, q) = (
+            sq(model.user_embedding.table()),
+            sq(model.item_embedding.table()),
+        );
+        let penalty = |m: &Mf| vec1(m.loss(&batch).penalty.unwrap())[0];
+        // α = 0 (the default): per-rating weights, and the counts change nothing.
+        let plain = (p[0] + p[1] + q[0] + q[1]) * 0.1 / 2.0;
+        assert!((penalty(&model) - plain).abs() < 1e-6);
+        let same = config.init(&device).unwrap().with_frequency_weights(&train);
+        assert!((penalty(&same) - plain).abs() < 1e-6);
+        // α = 1: weights n̄ / n_r = 2/3 and 2 for the users, 1 and 1 for the items.
+        let weighted = config
+            .with_l2_frequency_exponent(1.0)
+            .init(&device)
+            .unwrap()
+            .with_frequency_weights(&train);
+        let want = (p[0] * 2.0 / 3.0 + p[1] * 2.0 + q[0] + q[1]) * 0.1 / 2.0;
+        assert!(
+            (penalty(&weighted) - want).abs() < 1e-6,
+            "{} vs {want}",
+            penalty(&weighted)
+        );
     }
 
     #[test]

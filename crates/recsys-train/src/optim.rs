@@ -8,7 +8,17 @@
 //! algorithm = { name = "adam", beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-8 }
 //! schedule = { name = "cosine", min_lr = 0.0 }  # or "constant", or { name = "step", every_epochs = 10, gamma = 0.5 }
 //! grad_clip = { norm = 1.0 }  # or { value = 0.5 }; absent = no clipping
+//! lazy = false                # adam only: row-sparse ("lazy") updates, see below
 //! ```
+//!
+//! **Lazy Adam** (`lazy = true`, Adam only). Dense Adam moves every entry of an embedding table at
+//! every step: rows absent from the batch get a zero gradient, yet their stale first moment keeps
+//! pushing them (and their second moment decays). The lazy variant ([`LazyAdam`], as TensorFlow's
+//! `LazyAdam` / PyTorch's `SparseAdam`) updates the moments and the value of an entry only where
+//! its gradient is non-zero, i.e. only the rows looked up in the batch; other entries are left
+//! exactly as they are. Bias correction uses the global step count. This changes the semantics
+//! for absent rows (and for any dense weight whose gradient is exactly zero); dense Adam stays
+//! the default.
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
@@ -17,8 +27,10 @@ use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig,
+    AdaGradConfig, AdamConfig, AdamWConfig, AdaptiveMomentumState, ModuleOptimizer, Optimizer,
+    RmsPropConfig, SgdConfig,
 };
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -135,6 +147,9 @@ pub struct OptimizerConfig {
     pub algorithm: Algorithm,
     pub schedule: LrSchedule,
     pub grad_clip: Option<GradClip>,
+    /// Row-sparse ("lazy") Adam: entries with a zero gradient (embedding rows absent from the
+    /// batch) keep their value and moments (see the module docs). Adam only; default off.
+    pub lazy: bool,
 }
 
 impl Default for OptimizerConfig {
@@ -145,6 +160,7 @@ impl Default for OptimizerConfig {
             algorithm: Algorithm::default(),
             schedule: LrSchedule::Constant,
             grad_clip: None,
+            lazy: false,
         }
     }
 }
@@ -177,6 +193,9 @@ impl OptimizerConfig {
             }
             _ => {}
         }
+        if self.lazy && !matches!(self.algorithm, Algorithm::Adam { .. }) {
+            return bad("lazy updates are only implemented for adam".into());
+        }
         match self.grad_clip {
             Some(GradClip::Norm(v) | GradClip::Value(v)) if v.is_nan() || v <= 0.0 => {
                 bad(format!("grad_clip must be positive, got {v}"))
@@ -200,6 +219,22 @@ impl OptimizerConfig {
     pub fn init(&self) -> Result<ModuleOptimizer> {
         self.validate()?;
         Ok(match self.algorithm {
+            Algorithm::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+            } if self.lazy => {
+                let optim = ModuleOptimizer::from(LazyAdam {
+                    beta_1,
+                    beta_2,
+                    epsilon,
+                    weight_decay: self.weight_decay,
+                });
+                match self.clipping() {
+                    Some(c) => optim.with_grad_clipping(c.init()),
+                    None => optim,
+                }
+            }
             Algorithm::Adam {
                 beta_1,
                 beta_2,
@@ -275,6 +310,65 @@ impl OptimizerConfig {
     }
 }
 
+/// Row-sparse ("lazy") Adam: Adam restricted, at each step, to the entries whose gradient is
+/// non-zero; see the [module docs](self). Weight decay (L2 on the gradient) applies to those
+/// entries only.
+#[derive(Debug, Clone)]
+pub struct LazyAdam {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    pub weight_decay: f32,
+}
+
+impl Optimizer for LazyAdam {
+    type State<const D: usize> = AdaptiveMomentumState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let absent = grad.clone().equal_elem(0.0);
+        let grad = if self.weight_decay > 0.0 {
+            grad.clone()
+                .add(tensor.clone().mul_scalar(self.weight_decay))
+                .mask_where(absent.clone(), grad)
+        } else {
+            grad
+        };
+        let (m, v, time) = match state {
+            Some(s) => (s.moment_1, s.moment_2, s.time),
+            None => (grad.zeros_like(), grad.zeros_like(), 0),
+        };
+        let m_new = m
+            .clone()
+            .mul_scalar(self.beta_1)
+            .add(grad.clone().mul_scalar(1.0 - self.beta_1));
+        let v_new = v
+            .clone()
+            .mul_scalar(self.beta_2)
+            .add(grad.square().mul_scalar(1.0 - self.beta_2));
+        let m = m_new.mask_where(absent.clone(), m);
+        let v = v_new.mask_where(absent.clone(), v);
+        let time = time + 1;
+        let bc2 = (1.0 - self.beta_2.powi(time as i32)).sqrt();
+        let factor = bc2 / (1.0 - self.beta_1.powi(time as i32));
+        let delta = m
+            .clone()
+            .mul_scalar(factor * lr as f32)
+            .div(v.clone().sqrt().add_scalar(self.epsilon * bc2))
+            .mask_fill(absent, 0.0);
+        (tensor - delta, Some(AdaptiveMomentumState::new(time, m, v)))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.to_device(device)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +419,7 @@ mod tests {
                     algorithm: algorithm.clone(),
                     schedule,
                     grad_clip: Some(GradClip::Value(1.0)),
+                    lazy: false,
                 };
                 c.init().unwrap();
                 c.scheduler(3, 4).unwrap();
@@ -356,6 +451,94 @@ mod tests {
         let mut s = c.scheduler(2, 2).unwrap();
         let lrs: Vec<f64> = (0..4).map(|_| s.step().base()).collect();
         assert!((lrs[0] - 0.1).abs() < 1e-12 && lrs[3] < lrs[1], "{lrs:?}");
+    }
+
+    #[test]
+    fn lazy_adam_moves_only_the_rows_in_the_batch() {
+        use burn::optim::GradientsParams;
+        use burn::tensor::Int;
+        use recsys_models::{EmbeddingTable, EmbeddingTableConfig};
+
+        let device = Device::flex().autodiff();
+        let rows = |t: &EmbeddingTable| -> Vec<Vec<f32>> {
+            let v = t.table().into_data().try_into_vec_as::<f32>().unwrap();
+            v.chunks(2).map(|c| c.to_vec()).collect()
+        };
+        let step = |optim: &mut ModuleOptimizer, t: EmbeddingTable, idx: [i64; 2]| {
+            let loss = t
+                .lookup(Tensor::<1, Int>::from_ints(idx, &device))
+                .sub_scalar(1.0)
+                .square()
+                .sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &t);
+            optim.step(0.1, t, grads)
+        };
+        for lazy in [false, true] {
+            let config = OptimizerConfig {
+                lr: 0.1,
+                weight_decay: 0.01,
+                lazy,
+                ..Default::default()
+            };
+            let mut optim = config.init().unwrap();
+            let table = EmbeddingTableConfig::new(4, 2).with_seed(3).init(&device);
+            let start = rows(&table);
+            let table = step(&mut optim, table, [0, 2]);
+            let after_1 = rows(&table);
+            assert_ne!(after_1[0], start[0]);
+            assert_ne!(after_1[2], start[2]);
+            let table = step(&mut optim, table, [1, 1]);
+            let after_2 = rows(&table);
+            assert_ne!(after_2[1], after_1[1]);
+            if lazy {
+                assert_eq!(after_2[3], start[3], "row 3 never looked up moved");
+                assert_eq!(after_2[0], after_1[0], "absent row 0 moved");
+                assert_eq!(after_2[2], after_1[2], "absent row 2 moved");
+            } else {
+                // Dense Adam keeps pushing rows 0 and 2 with their stale momentum, and weight
+                // decay moves every row.
+                assert_ne!(after_2[0], after_1[0]);
+                assert_ne!(after_2[3], start[3]);
+            }
+        }
+    }
+
+    #[test]
+    fn lazy_adam_matches_adam_on_dense_gradients() {
+        let c = OptimizerConfig {
+            lazy: true,
+            algorithm: Algorithm::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+            },
+            ..Default::default()
+        };
+        assert!(c.init().is_err(), "lazy is adam only");
+        let t: OptimizerConfig = toml::from_str("lazy = true").unwrap();
+        assert!(t.lazy && t.init().is_ok());
+        let lazy = LazyAdam {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        };
+        let dense = AdamConfig::new().with_epsilon(1e-8).build();
+        let device = Device::flex();
+        let mut x = Tensor::<1>::from_floats([1.0, -2.0, 0.5], &device);
+        let mut y = x.clone();
+        let (mut sl, mut sd) = (None, None);
+        for g in [[0.3f32, -0.1, 2.0], [0.1, 0.2, -0.5], [-1.0, 0.4, 0.2]] {
+            let g = Tensor::<1>::from_floats(g, &device);
+            (x, sl) = lazy.step(0.01, x, g.clone(), sl);
+            (y, sd) = dense.step(0.01, y, g, sd);
+        }
+        let (x, y) = (
+            x.into_data().try_into_vec_as::<f32>().unwrap(),
+            y.into_data().try_into_vec_as::<f32>().unwrap(),
+        );
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a - b).abs() < 1e-6, "{x:?} vs {y:?}");
+        }
     }
 
     #[test]

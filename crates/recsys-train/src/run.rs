@@ -289,7 +289,10 @@ fn fit_any(
             let m = m.with_inputs(rows.clone());
             fit(&trainer, m, &*rows, valid, device, run, resume, adapter)
         }
-        AnyModel::Mf(m) => fit(&trainer, m, train, valid, device, run, resume, adapter),
+        AnyModel::Mf(m) => {
+            let m = m.with_frequency_weights(train);
+            fit(&trainer, m, train, valid, device, run, resume, adapter)
+        }
         AnyModel::RecommenderNet(m) => fit(&trainer, m, train, valid, device, run, resume, adapter),
         AnyModel::Regressor(m) => fit(&trainer, m, train, valid, device, run, resume, adapter),
     }
