@@ -8,27 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use recsys_data::UserHistory;
 use recsys_train::topk::{self, Vectors};
-use recsys_train::{BackendKind, Checkpoint, LoadedRun, load_run};
 use serde_json::{Value, json};
 
-use crate::prep::{Prepared, from_recipe, prepare};
-use crate::train_cmd::BackendArgs;
-
-/// The run and the data its titles and training history come from.
-#[derive(Args)]
-pub struct RunArgs {
-    /// A run directory written by `recsys train`.
-    #[arg(long)]
-    run: PathBuf,
-    /// Read titles and training items from other data (default: the run's own source and split).
-    #[arg(long)]
-    data: Option<String>,
-    /// Weights: best (default) or last.
-    #[arg(long, default_value = "best")]
-    checkpoint: String,
-    #[command(flatten)]
-    backend: BackendArgs,
-}
+use crate::prep::{Prepared, RunArgs};
 
 #[derive(Args)]
 pub struct RecommendArgs {
@@ -94,41 +76,6 @@ pub struct ExportArgs {
     json: bool,
 }
 
-fn load(args: &RunArgs) -> Result<LoadedRun> {
-    let which = match args.checkpoint.as_str() {
-        "best" => Checkpoint::Best,
-        "last" => Checkpoint::Last,
-        other => bail!("unknown checkpoint {other:?}: expected best or last"),
-    };
-    let backend: Option<(BackendKind, usize)> = match &args.backend.backend {
-        Some(s) => Some((
-            s.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
-            args.backend.device_index.unwrap_or(0),
-        )),
-        None => None,
-    };
-    Ok(load_run(&args.run, which, backend)?)
-}
-
-/// The run's data (its recipe, or `--data`), checked against the run's id map.
-fn open_data(args: &RunArgs, run: &LoadedRun) -> Result<Prepared> {
-    let (mut source, split, seed) = from_recipe(&run.config.data)?;
-    if let Some(d) = &args.data {
-        source.data = d.clone();
-    }
-    let prep = prepare(&source, &split, seed)?;
-    if prep.dataset.ids != run.ids {
-        bail!(
-            "the data's ids differ from the run's idmap.json ({} users x {} items in the data, {} x {} in the run)",
-            prep.dataset.ids.n_users(),
-            prep.dataset.ids.n_items(),
-            run.ids.n_users(),
-            run.ids.n_items()
-        );
-    }
-    Ok(prep)
-}
-
 /// `k` clamped to the catalogue, with a warning.
 fn clamp_k(k: usize, n_items: usize) -> Result<usize> {
     if k == 0 {
@@ -165,8 +112,8 @@ fn cut(s: &str, width: usize) -> String {
 }
 
 pub fn recommend(args: RecommendArgs) -> Result<()> {
-    let run = load(&args.run)?;
-    let prep = open_data(&args.run, &run)?;
+    let run = args.run.load()?;
+    let prep = args.run.open_data(&run)?;
     let n_items = run.n_items();
     let k = clamp_k(args.k, n_items)?;
     let history = UserHistory::new(&prep.train);
@@ -284,10 +231,10 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
 }
 
 pub fn similar(args: SimilarArgs) -> Result<()> {
-    let run = load(&args.run)?;
+    let run = args.run.load()?;
     // The vectors first: an unsupported model fails before the data is read.
     let items = topk::item_vectors(&run)?;
-    let prep = open_data(&args.run, &run)?;
+    let prep = args.run.open_data(&run)?;
     let ids = &run.ids;
     let query = match (&args.item, &args.title) {
         (Some(raw), _) => ids
@@ -395,10 +342,10 @@ pub fn export(args: ExportArgs) -> Result<()> {
         "csv" => false,
         other => bail!("unknown format {other:?}: expected npy or csv"),
     };
-    let run = load(&args.run)?;
+    let run = args.run.load()?;
     let (users, items) = topk::embeddings(&run)?;
     // Titles where the data can be read; the vectors are written either way.
-    let prep = match open_data(&args.run, &run) {
+    let prep = match args.run.open_data(&run) {
         Ok(p) => Some(p),
         Err(e) => {
             eprintln!("warning: no titles ({e:#})");

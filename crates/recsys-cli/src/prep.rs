@@ -2,13 +2,15 @@
 //! recipe in the run's config so `eval` can rebuild the same parts.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
 use recsys_data::{Dataset, Interactions};
+use recsys_train::{Checkpoint, LoadedRun, check_same_ids, load_run};
 
 use crate::data_cmd::{SourceArgs, split_method};
+use crate::train_cmd::{BackendArgs, backend_override};
 
 /// How to split the data for training.
 #[derive(Args, Clone)]
@@ -94,4 +96,47 @@ pub fn from_recipe(recipe: &BTreeMap<String, String>) -> Result<(SourceArgs, Spl
     };
     let seed = get("split_seed").and_then(|s| s.parse().ok()).unwrap_or(42);
     Ok((source, split, seed))
+}
+
+/// A trained run to load, and the data it was trained on (its recipe, or `--data`).
+#[derive(Args)]
+pub struct RunArgs {
+    /// A run directory written by `recsys train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Use other data (default: the run's own source and split).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Weights: best (default) or last.
+    #[arg(long, default_value = "best")]
+    pub checkpoint: String,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+impl RunArgs {
+    /// Loads the run's weights, on its own backend or `--backend`.
+    pub fn load(&self) -> Result<LoadedRun> {
+        let which = match self.checkpoint.as_str() {
+            "best" => Checkpoint::Best,
+            "last" => Checkpoint::Last,
+            other => bail!("unknown checkpoint {other:?}: expected best or last"),
+        };
+        Ok(load_run(
+            &self.run,
+            which,
+            backend_override(&self.backend)?,
+        )?)
+    }
+
+    /// Rebuilds the run's data and split, checked against the run's id map.
+    pub fn open_data(&self, run: &LoadedRun) -> Result<Prepared> {
+        let (mut source, split, seed) = from_recipe(&run.config.data)?;
+        if let Some(d) = &self.data {
+            source.data = d.clone();
+        }
+        let prep = prepare(&source, &split, seed)?;
+        check_same_ids(&self.run, &run.ids, &prep.dataset.ids)?;
+        Ok(prep)
+    }
 }

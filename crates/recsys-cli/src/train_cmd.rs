@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use toml::Table;
 
 use crate::data_cmd::SourceArgs;
-use crate::prep::{SplitArgs, from_recipe, prepare};
+use crate::prep::{RunArgs, SplitArgs, from_recipe, prepare};
 
 /// Which device to run on.
 #[derive(Args, Clone)]
@@ -473,7 +473,7 @@ fn print_metrics(label: &str, m: &RatingMetrics) {
     );
 }
 
-fn backend_override(b: &BackendArgs) -> Result<Option<(BackendKind, usize)>> {
+pub fn backend_override(b: &BackendArgs) -> Result<Option<(BackendKind, usize)>> {
     Ok(match &b.backend {
         Some(s) => Some((
             s.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -485,45 +485,18 @@ fn backend_override(b: &BackendArgs) -> Result<Option<(BackendKind, usize)>> {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A run directory written by `recsys train`.
-    #[arg(long)]
-    run: PathBuf,
-    /// Evaluate on other data (default: the run's own source and split).
-    #[arg(long)]
-    data: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
     /// Which part: test (default), valid or train.
     #[arg(long, default_value = "test")]
     part: String,
-    /// Weights: best (default) or last.
-    #[arg(long, default_value = "best")]
-    checkpoint: String,
-    #[command(flatten)]
-    backend: BackendArgs,
     #[arg(long)]
     json: bool,
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let which = match args.checkpoint.as_str() {
-        "best" => Checkpoint::Best,
-        "last" => Checkpoint::Last,
-        other => bail!("unknown checkpoint {other:?}: expected best or last"),
-    };
-    let run = load_run(&args.run, which, backend_override(&args.backend)?)?;
-    let (mut source, split, seed) = from_recipe(&run.config.data)?;
-    if let Some(d) = args.data {
-        source.data = d;
-    }
-    let prep = prepare(&source, &split, seed)?;
-    if prep.dataset.ids != run.ids {
-        bail!(
-            "the data's ids differ from the run's idmap.json ({} users x {} items in the data, {} x {} in the run)",
-            prep.dataset.ids.n_users(),
-            prep.dataset.ids.n_items(),
-            run.ids.n_users(),
-            run.ids.n_items()
-        );
-    }
+    let run = args.run.load()?;
+    let prep = args.run.open_data(&run)?;
     let part = match args.part.as_str() {
         "test" => &prep.test,
         "valid" => &prep.valid,
@@ -534,7 +507,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            json!({"run_dir": args.run.display().to_string(), "model": run.config.model.family(),
+            json!({"run_dir": args.run.run.display().to_string(), "model": run.config.model.family(),
                    "backend": run.config.backend.to_string(), "part": args.part, "metrics": metrics_json(&m)})
         );
     } else {

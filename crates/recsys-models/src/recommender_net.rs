@@ -19,7 +19,7 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::losses::mse;
-use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer};
+use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item};
 
 /// Configuration of [`RecommenderNet`]; defaults follow the notebook (50 factors, one dense layer
 /// of 10, dropout 0.05 on the embeddings and 0.5 after the dense layer).
@@ -180,15 +180,7 @@ impl Scorer for RecommenderNet {
     fn score_all(&self, users: Tensor<1, Int>) -> Tensor<2> {
         let [batch] = users.dims();
         let n = self.n_items();
-        let device = users.device();
-        let u = users
-            .reshape([batch, 1])
-            .expand([batch, n])
-            .reshape([batch * n]);
-        let i = Tensor::<1, Int>::arange(0..n as i64, &device)
-            .reshape([1, n])
-            .expand([batch, n])
-            .reshape([batch * n]);
+        let (u, i) = pairs_with_every_item(users, n);
         self.score(u, i).reshape([batch, n])
     }
 }

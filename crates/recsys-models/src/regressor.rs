@@ -30,7 +30,7 @@ use crate::embedding::{EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::layers::kernel_l2;
 use crate::losses::mse;
-use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer};
+use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item};
 
 /// Configuration of [`Regressor`]; defaults are the notebook's final run (dense `[16, 4]`, no
 /// dropout, no L2, ratings out of 5).
@@ -214,15 +214,7 @@ impl Scorer for Regressor {
     fn score_all(&self, users: Tensor<1, Int>) -> Tensor<2> {
         let [batch] = users.dims();
         let n = self.n_items();
-        let device = users.device();
-        let u = users
-            .reshape([batch, 1])
-            .expand([batch, n])
-            .reshape([batch * n]);
-        let i = Tensor::<1, Int>::arange(0..n as i64, &device)
-            .reshape([1, n])
-            .expand([batch, n])
-            .reshape([batch * n]);
+        let (u, i) = pairs_with_every_item(users, n);
         self.score(u, i).reshape([batch, n])
     }
 }

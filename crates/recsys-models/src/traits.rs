@@ -10,6 +10,29 @@
 use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
+/// Every `(user, item)` pair of `users × 0..n_items`, for models that score pairs one by one
+/// (`score_all` as one batch of `score`).
+///
+/// # Shapes
+/// - `users`: `[batch]`
+/// - output: two `[batch * n_items]` index tensors, user-major
+pub fn pairs_with_every_item(
+    users: Tensor<1, Int>,
+    n_items: usize,
+) -> (Tensor<1, Int>, Tensor<1, Int>) {
+    let [batch] = users.dims();
+    let device = users.device();
+    let u = users
+        .reshape([batch, 1])
+        .expand([batch, n_items])
+        .reshape([batch * n_items]);
+    let i = Tensor::<1, Int>::arange(0..n_items as i64, &device)
+        .reshape([1, n_items])
+        .expand([batch, n_items])
+        .reshape([batch * n_items]);
+    (u, i)
+}
+
 /// Scores user-item pairs.
 ///
 /// For rating models the score is the predicted rating (on the rating scale the model was
