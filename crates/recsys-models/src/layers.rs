@@ -13,6 +13,9 @@ pub enum Activation {
     Identity,
     Sigmoid,
     Relu,
+    /// Leaky ReLU; its negative slope is a setting of the model that uses it (Keras' default
+    /// 0.3 in [`Activation::apply`]).
+    LeakyRelu,
 }
 
 impl Activation {
@@ -21,6 +24,7 @@ impl Activation {
             Activation::Identity => x,
             Activation::Sigmoid => sigmoid(x),
             Activation::Relu => relu(x),
+            Activation::LeakyRelu => burn::tensor::activation::leaky_relu(x, 0.3),
         }
     }
 }

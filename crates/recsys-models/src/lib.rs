@@ -8,6 +8,7 @@
 //! - [`mf`]: matrix factorisation ([`Mf`]).
 //! - [`recommender_net`]: concatenated embeddings + dense layers ([`RecommenderNet`]).
 //! - [`regressor`]: a dense regressor on frozen MF embeddings ([`Regressor`]).
+//! - [`ncf`]: GMF, MLP and NeuMF ([`Ncf`]), from ids or from rating vectors.
 //! - [`autorec`]: user- and item-based AutoRec ([`AutoRec`]).
 
 pub use burn;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod layers;
 pub mod losses;
 pub mod mf;
+pub mod ncf;
 pub mod recommender_net;
 pub mod regressor;
 pub mod traits;
@@ -27,6 +29,9 @@ pub use embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 pub use error::{ModelError, Result};
 pub use layers::Activation;
 pub use mf::{Mf, MfConfig, MfOutput};
+pub use ncf::{Ncf, NcfConfig, NcfInput, NcfKind};
 pub use recommender_net::{RecommenderNet, RecommenderNetConfig};
 pub use regressor::{DenseBlock, Regressor, RegressorConfig};
-pub use traits::{ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer};
+pub use traits::{
+    ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer, pairwise_loss,
+};

@@ -42,6 +42,17 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, targets: Tensor<D>) ->
     (relu - logits * targets + log_term).mean()
 }
 
+/// The BPR pairwise loss `-mean ln σ(pos - neg)`, computed stably as the softplus of
+/// `neg - pos`.
+///
+/// # Shapes
+/// - `pos`, `neg`: `[batch]`
+/// - output: `[1]`
+pub fn bpr(pos: Tensor<1>, neg: Tensor<1>) -> Tensor<1> {
+    let d = neg - pos;
+    (d.clone().clamp_min(0.0) + d.abs().neg().exp().log1p()).mean()
+}
+
 /// Binary cross-entropy from probabilities: `-mean(t ln p + (1 - t) ln(1 - p))`, with `p` clamped
 /// to `[eps, 1 - eps]` (`eps = 1e-7`, as Keras) so saturated probabilities stay finite.
 ///
@@ -73,6 +84,14 @@ mod tests {
 
     fn t1(v: &[f32]) -> Tensor<1> {
         Tensor::from_floats(v, &dev())
+    }
+
+    #[test]
+    fn bpr_matches_hand_values() {
+        // d = pos - neg: 0 -> ln 2; 2 -> ln(1 + e^-2); -30 -> 30 (no overflow).
+        let v = scalar(bpr(t1(&[1.0, 3.0, -30.0]), t1(&[1.0, 1.0, 0.0])));
+        let want = (std::f32::consts::LN_2 + (1.0 + (-2.0f32).exp()).ln() + 30.0) / 3.0;
+        assert!((v - want).abs() < 1e-4, "{v} vs {want}");
     }
 
     #[test]

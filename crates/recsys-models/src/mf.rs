@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::losses::{bce_with_logits, mse};
-use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer};
+use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer, pairwise_loss};
 
 /// What [`Mf`] does with its logit (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,6 +353,9 @@ impl RatingModel for Mf {
     type Batch = RatingBatch;
 
     fn loss(&self, batch: &RatingBatch) -> ModelLoss {
+        if let Some(out) = pairwise_loss(batch, |u, i| self.logits_with_penalty(u, i)) {
+            return out;
+        }
         let (z, penalty) = self.logits_with_penalty(batch.users.clone(), batch.items.clone());
         let loss = match self.output {
             MfOutput::Linear | MfOutput::ScaledSigmoid => {
@@ -467,6 +470,7 @@ mod tests {
             users: Tensor::from_ints([0, 1], &device),
             items: Tensor::from_ints([1, 2], &device),
             ratings: Tensor::from_floats([4.0, 2.0], &device),
+            negatives: None,
         };
         for config in configs() {
             let model = config.init(&device).unwrap();
@@ -484,6 +488,7 @@ mod tests {
             users: Tensor::from_ints([0, 1], &device),
             items: Tensor::from_ints([1, 2], &device),
             ratings: Tensor::from_floats([4.0, 2.0], &device),
+            negatives: None,
         };
         let penalty = |l2: f32, l2_bias: Option<f32>| {
             let mut model = MfConfig::new(3, 3)
@@ -543,6 +548,7 @@ mod tests {
             users: Tensor::from_ints([0, 1], &device),
             items: Tensor::from_ints([0, 1], &device),
             ratings: Tensor::from_floats([4.0, 2.0], &device),
+            negatives: None,
         };
         let config = MfConfig::new(2, 2)
             .with_dim(2)

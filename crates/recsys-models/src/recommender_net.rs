@@ -19,7 +19,9 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::losses::mse;
-use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item};
+use crate::traits::{
+    ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item, pairwise_loss,
+};
 
 /// Configuration of [`RecommenderNet`]; defaults follow the notebook (50 factors, one dense layer
 /// of 10, dropout 0.05 on the embeddings and 0.5 after the dense layer).
@@ -189,6 +191,9 @@ impl RatingModel for RecommenderNet {
     type Batch = RatingBatch;
 
     fn loss(&self, batch: &RatingBatch) -> ModelLoss {
+        if let Some(out) = pairwise_loss(batch, |u, i| self.logits_with_penalty(u, i)) {
+            return out;
+        }
         let (z, penalty) = self.logits_with_penalty(batch.users.clone(), batch.items.clone());
         ModelLoss {
             loss: mse(self.to_rating(z), batch.ratings.clone()),

@@ -75,6 +75,9 @@ pub trait Retriever: Scorer {
 /// A mini-batch of rated pairs on a device.
 ///
 /// For implicit feedback, `ratings` holds the labels (1 for observed, 0 for sampled negatives).
+/// With `negatives`, the batch is a set of BPR triples `(users[k], items[k], negatives[k])`: the
+/// user prefers the (positive) item to the negative, and models train with the pairwise loss
+/// ([`pairwise_loss`]).
 #[derive(Debug, Clone)]
 pub struct RatingBatch {
     /// `[batch]` dense user indices.
@@ -83,9 +86,41 @@ pub struct RatingBatch {
     pub items: Tensor<1, Int>,
     /// `[batch]` targets.
     pub ratings: Tensor<1>,
+    /// `[batch]` sampled negative items of BPR triples.
+    pub negatives: Option<Tensor<1, Int>>,
+}
+
+/// The BPR loss (Rendle et al., UAI 2009) of a batch with negatives:
+/// `-mean ln σ(z(u, i) - z(u, j))`, with the penalties of both lookups summed; `None` for a batch
+/// of plain pairs. `logits` returns the logits of pairs and their penalty.
+pub fn pairwise_loss(
+    batch: &RatingBatch,
+    logits: impl Fn(Tensor<1, Int>, Tensor<1, Int>) -> (Tensor<1>, Option<Tensor<1>>),
+) -> Option<ModelLoss> {
+    let negatives = batch.negatives.clone()?;
+    let (pos, p1) = logits(batch.users.clone(), batch.items.clone());
+    let (neg, p2) = logits(batch.users.clone(), negatives);
+    let penalty = match (p1, p2) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    Some(ModelLoss {
+        loss: crate::losses::bpr(pos, neg),
+        penalty,
+    })
 }
 
 impl RatingBatch {
+    /// A batch of plain (user, item, target) pairs.
+    pub fn pairs(users: Tensor<1, Int>, items: Tensor<1, Int>, ratings: Tensor<1>) -> Self {
+        Self {
+            users,
+            items,
+            ratings,
+            negatives: None,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.users.dims()[0]
     }

@@ -81,6 +81,7 @@ pub fn batch_of(data: &Interactions, rows: &[usize], device: &Device) -> RatingB
         users: index_tensor(&users, device),
         items: index_tensor(&items, device),
         ratings: float_tensor(&ratings, device),
+        negatives: None,
     }
 }
 

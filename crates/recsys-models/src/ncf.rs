@@ -1,0 +1,820 @@
+//! Neural collaborative filtering (He, Liao, Zhang, Nie, Hu & Chua, "Neural Collaborative
+//! Filtering", WWW 2017): GMF, MLP and their fusion NeuMF.
+//!
+//! Each branch has its own user and item vectors:
+//!
+//! ```text
+//! GMF:    φ_G = p_u^G ⊙ q_i^G
+//! MLP:    φ_M = a_L(W_L ( … a_1(W_1 [p_u^M ; q_i^M] + b_1) … ) + b_L)
+//! NeuMF:  z = h · [φ_G ; φ_M] + b          (GMF alone: h · φ_G;  MLP alone: h · φ_M)
+//! ```
+//!
+//! [`NcfInput`] says where the vectors come from: [`NcfInput::Ids`] looks them up in embedding
+//! tables (the paper); [`NcfInput::RatingVectors`] projects the user's row and the item's column of
+//! the training rating matrix through a dense layer and the activation (the NeuMF notebook's
+//! variant, see [`Ncf::with_inputs`]). While training on a rated pair, that pair's own rating is
+//! removed from both input vectors, so the model cannot read the answer from its input.
+//!
+//! What becomes of the logit `z` is an [`MfOutput`], as for [`Mf`](crate::Mf): [`MfOutput::Logit`]
+//! trains with binary cross-entropy (implicit feedback: labels 1 and 0 on the scale `[0, 1]`),
+//! [`MfOutput::ScaledSigmoid`] predicts ratings `min + (max - min) σ(z)` with MSE (the notebook's
+//! `sigmoid_1_5`). A batch with negatives trains with BPR on `z(u, i) - z(u, j)`.
+//!
+//! An L2 penalty `λ (Σ_batch |looked-up rows|² / batch + Σ |dense kernels|²)` is returned apart
+//! from the data term ([`ModelLoss::penalty`]), as Keras' `kernel_regularizer=l2(λ)` adds it.
+//!
+//! NeuMF can start from trained GMF and MLP models ([`Ncf::from_pretrained`]): their vectors and
+//! layers are copied, and the output layer is `[α h_G ; (1 - α) h_M]` with bias
+//! `α b_G + (1 - α) b_M`, the paper's pre-training.
+
+use std::sync::Arc;
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{leaky_relu, sigmoid};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use recsys_data::{Interactions, UserHistory};
+use serde::{Deserialize, Serialize};
+
+use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
+use crate::error::{ModelError, Result};
+use crate::layers::{Activation, kernel_l2};
+use crate::losses::{bce_with_logits, mse};
+use crate::mf::MfOutput;
+use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairwise_loss};
+
+/// Which branches an [`Ncf`] has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NcfKind {
+    /// Generalised matrix factorisation: the element-wise product branch alone.
+    Gmf,
+    /// The multi-layer perceptron branch alone.
+    Mlp,
+    /// Both, fused before the output layer.
+    Neumf,
+}
+
+impl NcfKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NcfKind::Gmf => "gmf",
+            NcfKind::Mlp => "mlp",
+            NcfKind::Neumf => "neumf",
+        }
+    }
+
+    fn has_gmf(self) -> bool {
+        self != NcfKind::Mlp
+    }
+
+    fn has_mlp(self) -> bool {
+        self != NcfKind::Gmf
+    }
+}
+
+/// Where the user and item vectors come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NcfInput {
+    /// Embedding tables indexed by id.
+    Ids,
+    /// A dense projection of the user's row / the item's column of the training rating matrix.
+    RatingVectors,
+}
+
+/// Configuration of [`Ncf`]. Defaults follow the NCF paper's code: GMF factors 8, MLP layers
+/// 64-32-16-8 (so 32-wide user and item vectors), ReLU, N(0, 0.01²) embeddings, a logit output.
+#[derive(Config, Debug)]
+pub struct NcfConfig {
+    pub n_users: usize,
+    pub n_items: usize,
+    #[config(default = "NcfKind::Neumf")]
+    pub kind: NcfKind,
+    #[config(default = "NcfInput::Ids")]
+    pub input: NcfInput,
+    /// Width of the GMF vectors.
+    #[config(default = 8)]
+    pub gmf_dim: usize,
+    /// Widths of the MLP: the first is the width of `[p_u ; q_i]` (so each vector is half of
+    /// it, and it must be even), then one dense layer per further width.
+    #[config(default = "vec![64, 32, 16, 8]")]
+    pub mlp_layers: Vec<usize>,
+    /// Activation of the MLP layers (and of the rating-vector projections).
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// Negative slope of [`Activation::LeakyRelu`].
+    #[config(default = 0.3)]
+    pub leaky_alpha: f64,
+    /// Dropout after each MLP layer.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Weight `λ` of the L2 penalty (see the module docs).
+    #[config(default = 0.0)]
+    pub l2: f32,
+    #[config(default = "MfOutput::Logit")]
+    pub output: MfOutput,
+    /// Rating scale of the sigmoid outputs (`[0, 1]` for implicit feedback).
+    #[config(default = 0.0)]
+    pub rating_min: f32,
+    #[config(default = 1.0)]
+    pub rating_max: f32,
+    /// Mean target of the training data: the output bias starts at the logit that predicts it.
+    #[config(default = 0.5)]
+    pub global_mean: f32,
+    /// Weight of the GMF branch when NeuMF starts from pretrained GMF and MLP models.
+    #[config(default = 0.5)]
+    pub alpha: f32,
+    #[config(default = "EmbeddingInit::Normal { std: 0.01 }")]
+    pub init: EmbeddingInit,
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+impl NcfConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(ModelError::InvalidConfig(format!("ncf: {m}")));
+        if self.n_users == 0 || self.n_items == 0 {
+            return bad("n_users and n_items must be positive".into());
+        }
+        if self.kind.has_gmf() && self.gmf_dim == 0 {
+            return bad("gmf_dim must be positive".into());
+        }
+        if self.kind.has_mlp() {
+            match self.mlp_layers.first() {
+                None => return bad("mlp_layers needs at least the input width".into()),
+                Some(w) if *w == 0 || w % 2 == 1 => {
+                    return bad(format!(
+                        "the first MLP width ({w}) is [user ; item] and must be even and positive"
+                    ));
+                }
+                _ => {}
+            }
+            if self.mlp_layers.contains(&0) {
+                return bad(format!(
+                    "mlp_layers must be positive, got {:?}",
+                    self.mlp_layers
+                ));
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout ({}) must be in [0, 1)", self.dropout));
+        }
+        if self.l2.is_nan() || self.l2 < 0.0 {
+            return bad(format!("l2 ({}) must be >= 0", self.l2));
+        }
+        if self.output != MfOutput::Linear
+            && (self.rating_max.is_nan() || self.rating_max <= self.rating_min)
+        {
+            return bad(format!(
+                "rating_max ({}) must exceed rating_min ({})",
+                self.rating_max, self.rating_min
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return bad(format!("alpha ({}) must be in [0, 1]", self.alpha));
+        }
+        Ok(())
+    }
+
+    /// Width of each MLP user / item vector.
+    pub fn mlp_dim(&self) -> usize {
+        self.mlp_layers.first().map_or(0, |w| w / 2)
+    }
+
+    /// Builds the model on `device`. With [`NcfInput::RatingVectors`] it still needs the training
+    /// matrix: see [`Ncf::with_inputs`].
+    pub fn init(&self, device: &Device) -> Result<Ncf> {
+        self.validate()?;
+        device.seed(self.seed);
+        let xavier = Initializer::XavierUniform { gain: 1.0 };
+        let linear = |a: usize, b: usize| {
+            LinearConfig::new(a, b)
+                .with_initializer(xavier.clone())
+                .init(device)
+        };
+        let mut salt = 0u64;
+        let mut tower = |n_rows: usize, width: usize, dim: usize| {
+            salt += 1;
+            match self.input {
+                NcfInput::Ids => Tower {
+                    embedding: Some(
+                        EmbeddingTableConfig::new(n_rows, dim)
+                            .with_init(self.init)
+                            .with_seed(self.seed.wrapping_mul(8).wrapping_add(salt))
+                            .init(device),
+                    ),
+                    dense: None,
+                },
+                NcfInput::RatingVectors => Tower {
+                    embedding: None,
+                    dense: Some(linear(width, dim)),
+                },
+            }
+        };
+        let (gmf_user, gmf_item) = if self.kind.has_gmf() {
+            (
+                Some(tower(self.n_users, self.n_items, self.gmf_dim)),
+                Some(tower(self.n_items, self.n_users, self.gmf_dim)),
+            )
+        } else {
+            (None, None)
+        };
+        let (mlp_user, mlp_item) = if self.kind.has_mlp() {
+            let d = self.mlp_dim();
+            (
+                Some(tower(self.n_users, self.n_items, d)),
+                Some(tower(self.n_items, self.n_users, d)),
+            )
+        } else {
+            (None, None)
+        };
+        let mlp: Vec<Linear> = if self.kind.has_mlp() {
+            self.mlp_layers
+                .windows(2)
+                .map(|w| linear(w[0], w[1]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut fused = 0;
+        if self.kind.has_gmf() {
+            fused += self.gmf_dim;
+        }
+        if self.kind.has_mlp() {
+            fused += *self.mlp_layers.last().expect("validated");
+        }
+        let mut output = linear(fused, 1);
+        let offset = match self.output {
+            MfOutput::Linear => self.global_mean,
+            MfOutput::ScaledSigmoid | MfOutput::Logit => {
+                let p = ((self.global_mean - self.rating_min)
+                    / (self.rating_max - self.rating_min))
+                    .clamp(1e-3, 1.0 - 1e-3);
+                (p / (1.0 - p)).ln()
+            }
+        };
+        output.bias = Some(Param::from_data(
+            TensorData::new(vec![offset], [1]),
+            device,
+        ));
+        Ok(Ncf {
+            gmf_user,
+            gmf_item,
+            mlp_user,
+            mlp_item,
+            mlp,
+            output,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            kind: self.kind,
+            input: self.input,
+            activation: self.activation,
+            leaky_alpha: self.leaky_alpha,
+            l2: self.l2,
+            output_kind: self.output,
+            rating_min: self.rating_min,
+            rating_max: self.rating_max,
+            n_users: self.n_users,
+            n_items: self.n_items,
+            inputs: None,
+        })
+    }
+}
+
+/// One side's vectors of one branch: an embedding table, or a dense projection of rating rows.
+#[derive(Module, Debug)]
+pub struct Tower {
+    pub embedding: Option<EmbeddingTable>,
+    pub dense: Option<Linear>,
+}
+
+impl Tower {
+    fn width(&self) -> usize {
+        match (&self.embedding, &self.dense) {
+            (Some(e), _) => e.dim(),
+            (None, Some(d)) => d.weight.shape().dims::<2>()[1],
+            (None, None) => unreachable!("a tower has a table or a dense layer"),
+        }
+    }
+}
+
+/// The training matrix by user and by item, which [`NcfInput::RatingVectors`] reads.
+#[derive(Debug, Clone)]
+pub struct NcfInputs {
+    pub by_user: Arc<UserHistory>,
+    pub by_item: Arc<UserHistory>,
+}
+
+/// GMF, MLP or NeuMF; see the [module docs](self).
+#[derive(Module, Debug)]
+pub struct Ncf {
+    pub gmf_user: Option<Tower>,
+    pub gmf_item: Option<Tower>,
+    pub mlp_user: Option<Tower>,
+    pub mlp_item: Option<Tower>,
+    /// The MLP's dense layers after `[p_u ; q_i]`.
+    pub mlp: Vec<Linear>,
+    /// The fused vector to the logit.
+    pub output: Linear,
+    pub dropout: Dropout,
+    #[module(skip)]
+    kind: NcfKind,
+    #[module(skip)]
+    input: NcfInput,
+    #[module(skip)]
+    activation: Activation,
+    #[module(skip)]
+    leaky_alpha: f64,
+    #[module(skip)]
+    l2: f32,
+    #[module(skip)]
+    output_kind: MfOutput,
+    #[module(skip)]
+    rating_min: f32,
+    #[module(skip)]
+    rating_max: f32,
+    #[module(skip)]
+    n_users: usize,
+    #[module(skip)]
+    n_items: usize,
+    #[module(skip)]
+    inputs: Option<NcfInputs>,
+}
+
+/// Vectors of one side (users or items) for both branches, and their squared sum for the L2
+/// penalty of looked-up rows.
+struct Side {
+    gmf: Option<Tensor<2>>,
+    mlp: Option<Tensor<2>>,
+    /// `Σ` of the squared looked-up embedding rows (`None` for projections or without L2).
+    sq: Option<Tensor<1>>,
+}
+
+impl Ncf {
+    pub fn kind(&self) -> NcfKind {
+        self.kind
+    }
+
+    pub fn input(&self) -> NcfInput {
+        self.input
+    }
+
+    /// The model reading the training matrix `train` (needed by [`NcfInput::RatingVectors`],
+    /// a no-op for ids).
+    pub fn with_inputs(mut self, train: &Interactions) -> Self {
+        if self.input == NcfInput::RatingVectors {
+            self.inputs = Some(NcfInputs {
+                by_user: Arc::new(UserHistory::new(train)),
+                by_item: Arc::new(UserHistory::by_item(train)),
+            });
+        }
+        self
+    }
+
+    fn act<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self.activation {
+            Activation::LeakyRelu => leaky_relu(x, self.leaky_alpha),
+            a => a.apply(x),
+        }
+    }
+
+    /// Dense rows `idx` of `history`, with the entry at column `hide[k]` of row `k` zeroed.
+    fn rating_rows(
+        history: &UserHistory,
+        idx: &[i64],
+        hide: Option<&[i64]>,
+        device: &Device,
+    ) -> Tensor<2> {
+        let n = history.n_items();
+        let mut values = vec![0f32; idx.len() * n];
+        for (k, &r) in idx.iter().enumerate() {
+            let row = &mut values[k * n..(k + 1) * n];
+            history.dense_row(r as u32, row);
+            if let Some(h) = hide {
+                row[h[k] as usize] = 0.0;
+            }
+        }
+        Tensor::from_data(TensorData::new(values, [idx.len(), n]), device)
+    }
+
+    /// Both branches' vectors of `idx` on one side (`users` when `user_side`). `hide` is the
+    /// other side's index per row, whose entry is removed from rating-vector inputs (training).
+    fn side(&self, idx: Tensor<1, Int>, user_side: bool, hide: Option<&Tensor<1, Int>>) -> Side {
+        let (g, m) = if user_side {
+            (&self.gmf_user, &self.mlp_user)
+        } else {
+            (&self.gmf_item, &self.mlp_item)
+        };
+        let rows = match self.input {
+            NcfInput::Ids => None,
+            NcfInput::RatingVectors => {
+                let inputs = self
+                    .inputs
+                    .as_ref()
+                    .expect("rating-vector NCF reads the training matrix: call `with_inputs`");
+                let history = if user_side {
+                    &inputs.by_user
+                } else {
+                    &inputs.by_item
+                };
+                let ints =
+                    |t: &Tensor<1, Int>| t.clone().into_data().try_into_vec_as::<i64>().unwrap();
+                let hide = hide.map(ints);
+                Some(Self::rating_rows(
+                    history,
+                    &ints(&idx),
+                    hide.as_deref(),
+                    &idx.device(),
+                ))
+            }
+        };
+        let mut sq: Option<Tensor<1>> = None;
+        let mut vectors = |tower: &Option<Tower>| {
+            tower.as_ref().map(|t| match (&t.embedding, &rows) {
+                (Some(e), _) => {
+                    let v = e.lookup(idx.clone());
+                    if self.l2 > 0.0 {
+                        let s = v.clone().square().sum();
+                        sq = Some(match sq.take() {
+                            Some(a) => a + s,
+                            None => s,
+                        });
+                    }
+                    v
+                }
+                (None, Some(r)) => self.act(t.dense.as_ref().expect("dense").forward(r.clone())),
+                (None, None) => unreachable!("rating rows are built for projections"),
+            })
+        };
+        let gmf = vectors(g);
+        let mlp = vectors(m);
+        Side { gmf, mlp, sq }
+    }
+
+    /// Logits of pairs whose user vectors are `u` and item vectors `i` (row `k` with row `k`).
+    fn fuse(&self, u: &Side, i: &Side) -> Tensor<1> {
+        let mut parts = Vec::new();
+        if let (Some(a), Some(b)) = (&u.gmf, &i.gmf) {
+            parts.push(a.clone() * b.clone());
+        }
+        if let (Some(a), Some(b)) = (&u.mlp, &i.mlp) {
+            let x = Tensor::cat(vec![a.clone(), b.clone()], 1);
+            let x = self
+                .mlp
+                .iter()
+                .fold(x, |x, l| self.dropout.forward(self.act(l.forward(x))));
+            parts.push(x);
+        }
+        let h = if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Tensor::cat(parts, 1)
+        };
+        let [batch, _] = h.dims();
+        self.output.forward(h).reshape([batch])
+    }
+
+    /// `λ Σ |dense kernels|²` (towers' projections, MLP and output layers).
+    fn kernel_penalty(&self) -> Option<Tensor<1>> {
+        let towers = [&self.gmf_user, &self.gmf_item, &self.mlp_user, &self.mlp_item];
+        let dense = towers
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.dense.as_ref());
+        kernel_l2(dense.chain(&self.mlp).chain(std::iter::once(&self.output)))
+    }
+
+    /// Logits of `(users[k], items[k])` and the L2 penalty when set. `training` removes each
+    /// pair's own rating from rating-vector inputs.
+    ///
+    /// # Shapes
+    /// - `users`, `items`: `[batch]`
+    /// - output: `[batch]`, `[1]`
+    pub fn logits_with_penalty(
+        &self,
+        users: Tensor<1, Int>,
+        items: Tensor<1, Int>,
+        training: bool,
+    ) -> (Tensor<1>, Option<Tensor<1>>) {
+        let [batch] = users.dims();
+        let (hide_u, hide_i) = if training {
+            (Some(&items), Some(&users))
+        } else {
+            (None, None)
+        };
+        let u = self.side(users.clone(), true, hide_u);
+        let i = self.side(items.clone(), false, hide_i);
+        let z = self.fuse(&u, &i);
+        let penalty = (self.l2 > 0.0).then(|| {
+            let rows = match (u.sq, i.sq) {
+                (Some(a), Some(b)) => Some((a + b).div_scalar(batch.max(1) as f32)),
+                (a, b) => a.or(b).map(|s| s.div_scalar(batch.max(1) as f32)),
+            };
+            let p = match (rows, self.kernel_penalty()) {
+                (Some(a), Some(b)) => a + b,
+                (a, b) => a.or(b).expect("an output layer at least"),
+            };
+            p.mul_scalar(self.l2)
+        });
+        (z, penalty)
+    }
+
+    fn to_rating<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
+        match self.output_kind {
+            MfOutput::Linear => z,
+            MfOutput::ScaledSigmoid | MfOutput::Logit => sigmoid(z)
+                .mul_scalar(self.rating_max - self.rating_min)
+                .add_scalar(self.rating_min),
+        }
+    }
+
+    /// NeuMF from trained GMF and MLP models of the same data and sizes: their vectors and layers,
+    /// and the output layer `[α h_G ; (1 - α) h_M]`, bias `α b_G + (1 - α) b_M`.
+    pub fn from_pretrained(self, gmf: Ncf, mlp: Ncf, alpha: f32) -> Result<Ncf> {
+        let bad = |m: String| Err(ModelError::InvalidConfig(format!("pretrained NeuMF: {m}")));
+        if self.kind != NcfKind::Neumf || gmf.kind != NcfKind::Gmf || mlp.kind != NcfKind::Mlp {
+            return bad(format!(
+                "needs a neumf model from a gmf and an mlp model, got {}, {} and {}",
+                self.kind.name(),
+                gmf.kind.name(),
+                mlp.kind.name()
+            ));
+        }
+        let shape = |t: &Option<Tower>| t.as_ref().map(|t| t.width());
+        let dims = |m: &Ncf| (m.n_users, m.n_items, m.input);
+        if dims(&gmf) != dims(&self) || dims(&mlp) != dims(&self) {
+            return bad(format!(
+                "the runs have (users, items, input) {:?} (gmf) and {:?} (mlp), this model {:?}",
+                dims(&gmf),
+                dims(&mlp),
+                dims(&self)
+            ));
+        }
+        if shape(&gmf.gmf_user) != shape(&self.gmf_user) {
+            return bad(format!(
+                "the gmf run has factors {:?}, this model {:?}",
+                shape(&gmf.gmf_user),
+                shape(&self.gmf_user)
+            ));
+        }
+        let layer_dims =
+            |m: &Ncf| -> Vec<[usize; 2]> { m.mlp.iter().map(|l| l.weight.shape().dims()).collect() };
+        if shape(&mlp.mlp_user) != shape(&self.mlp_user) || layer_dims(&mlp) != layer_dims(&self)
+        {
+            return bad(format!(
+                "the mlp run has vectors {:?} and layers {:?}, this model {:?} and {:?}",
+                shape(&mlp.mlp_user),
+                layer_dims(&mlp),
+                shape(&self.mlp_user),
+                layer_dims(&self)
+            ));
+        }
+        let device = self.output.weight.device();
+        let to = |t: Tensor<2>| Tensor::<2>::from_data(t.into_data(), &device);
+        let to1 = |t: Tensor<1>| Tensor::<1>::from_data(t.into_data(), &device);
+        let weight = Tensor::cat(
+            vec![
+                to(gmf.output.weight.val()).mul_scalar(alpha),
+                to(mlp.output.weight.val()).mul_scalar(1.0 - alpha),
+            ],
+            0,
+        );
+        let bias = |m: &Ncf| {
+            m.output
+                .bias
+                .as_ref()
+                .map(|b| to1(b.val()))
+                .unwrap_or_else(|| Tensor::zeros([1], &device))
+        };
+        let bias = bias(&gmf).mul_scalar(alpha) + bias(&mlp).mul_scalar(1.0 - alpha);
+        let mut out = self;
+        out.gmf_user = gmf.gmf_user.map(|t| t.to_device(&device));
+        out.gmf_item = gmf.gmf_item.map(|t| t.to_device(&device));
+        out.mlp_user = mlp.mlp_user.map(|t| t.to_device(&device));
+        out.mlp_item = mlp.mlp_item.map(|t| t.to_device(&device));
+        out.mlp = mlp.mlp.into_iter().map(|l| l.to_device(&device)).collect();
+        out.output.weight = Param::from_tensor(weight);
+        out.output.bias = Some(Param::from_tensor(bias));
+        Ok(out)
+    }
+}
+
+impl Scorer for Ncf {
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn score(&self, users: Tensor<1, Int>, items: Tensor<1, Int>) -> Tensor<1> {
+        self.to_rating(self.logits_with_penalty(users, items, false).0)
+    }
+
+    /// Each user's and each item's vectors are computed once, then every pair goes through the
+    /// fusion in blocks of about a million pairs.
+    fn score_all(&self, users: Tensor<1, Int>) -> Tensor<2> {
+        let [batch] = users.dims();
+        let n = self.n_items;
+        let device = users.device();
+        let u = self.side(users, true, None);
+        let i = self.side(Tensor::arange(0..n as i64, &device), false, None);
+        let per = (1 << 20) / n.max(1);
+        let per = per.max(1);
+        let expand = |t: &Option<Tensor<2>>, start: usize, len: usize, users: bool| {
+            t.as_ref().map(|t| {
+                let [_, d] = t.dims();
+                if users {
+                    t.clone()
+                        .slice(start..start + len)
+                        .reshape([len, 1, d])
+                        .expand([len, n, d])
+                        .reshape([len * n, d])
+                } else {
+                    t.clone()
+                        .reshape([1, n, d])
+                        .expand([len, n, d])
+                        .reshape([len * n, d])
+                }
+            })
+        };
+        let mut blocks = Vec::new();
+        for start in (0..batch).step_by(per) {
+            let len = per.min(batch - start);
+            let su = Side {
+                gmf: expand(&u.gmf, start, len, true),
+                mlp: expand(&u.mlp, start, len, true),
+                sq: None,
+            };
+            let si = Side {
+                gmf: expand(&i.gmf, start, len, false),
+                mlp: expand(&i.mlp, start, len, false),
+                sq: None,
+            };
+            blocks.push(self.to_rating(self.fuse(&su, &si)).reshape([len, n]));
+        }
+        Tensor::cat(blocks, 0)
+    }
+}
+
+impl RatingModel for Ncf {
+    type Batch = RatingBatch;
+
+    fn loss(&self, batch: &RatingBatch) -> ModelLoss {
+        if let Some(out) =
+            pairwise_loss(batch, |u, i| self.logits_with_penalty(u, i, true))
+        {
+            return out;
+        }
+        let (z, penalty) =
+            self.logits_with_penalty(batch.users.clone(), batch.items.clone(), true);
+        let loss = match self.output_kind {
+            MfOutput::Linear | MfOutput::ScaledSigmoid => {
+                mse(self.to_rating(z), batch.ratings.clone())
+            }
+            MfOutput::Logit => {
+                let span = self.rating_max - self.rating_min;
+                let target = batch
+                    .ratings
+                    .clone()
+                    .sub_scalar(self.rating_min)
+                    .div_scalar(span)
+                    .clamp(0.0, 1.0);
+                bce_with_logits(z, target)
+            }
+        };
+        ModelLoss { loss, penalty }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vec1<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    fn train() -> Interactions {
+        Interactions::new(
+            vec![0, 0, 1, 2, 3, 4],
+            vec![0, 1, 2, 3, 4, 5],
+            vec![5.0, 3.0, 4.0, 1.0, 2.0, 5.0],
+            None,
+            5,
+            7,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn score_agrees_with_score_all_for_every_kind_and_input() {
+        let device = Device::flex();
+        for kind in [NcfKind::Gmf, NcfKind::Mlp, NcfKind::Neumf] {
+            for input in [NcfInput::Ids, NcfInput::RatingVectors] {
+                let m = NcfConfig::new(5, 7)
+                    .with_kind(kind)
+                    .with_input(input)
+                    .with_gmf_dim(3)
+                    .with_mlp_layers(vec![8, 4, 2])
+                    .with_activation(Activation::LeakyRelu)
+                    .with_init(EmbeddingInit::Normal { std: 0.5 })
+                    .init(&device)
+                    .unwrap()
+                    .with_inputs(&train());
+                let users = [0i64, 4, 2];
+                let items = [6i64, 0, 3];
+                let pair = vec1(m.score(
+                    Tensor::from_ints(users, &device),
+                    Tensor::from_ints(items, &device),
+                ));
+                let all = vec1(m.score_all(Tensor::from_ints(users, &device)));
+                assert_eq!(all.len(), 21);
+                for k in 0..3 {
+                    let a = all[k * 7 + items[k] as usize];
+                    assert!((pair[k] - a).abs() < 1e-5, "{kind:?} {input:?}: {pair:?} {a}");
+                }
+                assert!(all.iter().all(|p| (0.0..=1.0).contains(p)));
+            }
+        }
+    }
+
+    #[test]
+    fn training_hides_the_pairs_own_rating_from_rating_vectors() {
+        let device = Device::flex();
+        let m = NcfConfig::new(5, 7)
+            .with_kind(NcfKind::Mlp)
+            .with_input(NcfInput::RatingVectors)
+            .with_mlp_layers(vec![8, 4])
+            .init(&device)
+            .unwrap()
+            .with_inputs(&train());
+        // User 1 has one rating (item 2): with it hidden, the user's row is all zeros, so the
+        // user's vector is the projection of zeros, whatever the item.
+        let (u, i) = (Tensor::from_ints([1], &device), Tensor::from_ints([2], &device));
+        let seen = m.side(u.clone(), true, None).mlp.unwrap();
+        let hidden = m.side(u, true, Some(&i)).mlp.unwrap();
+        let zeros = m
+            .mlp_user
+            .as_ref()
+            .unwrap()
+            .dense
+            .as_ref()
+            .unwrap()
+            .forward(Tensor::<2>::zeros([1, 7], &device));
+        assert_eq!(vec1(hidden), vec1(m.act(zeros)));
+        assert_ne!(vec1(seen.clone()), vec1(m.side(Tensor::from_ints([3], &device), true, None).mlp.unwrap()));
+    }
+
+    #[test]
+    fn pretrained_neumf_combines_both_outputs() {
+        let device = Device::flex();
+        let base = |kind| {
+            NcfConfig::new(5, 7)
+                .with_kind(kind)
+                .with_gmf_dim(3)
+                .with_mlp_layers(vec![8, 4])
+                .init(&device)
+                .unwrap()
+        };
+        let (gmf, mlp) = (base(NcfKind::Gmf), base(NcfKind::Mlp));
+        let users = Tensor::<1, Int>::from_ints([0, 3, 4], &device);
+        let items = Tensor::<1, Int>::from_ints([1, 6, 2], &device);
+        let zg = vec1(gmf.logits_with_penalty(users.clone(), items.clone(), false).0);
+        let zm = vec1(mlp.logits_with_penalty(users.clone(), items.clone(), false).0);
+        let neumf = base(NcfKind::Neumf)
+            .from_pretrained(gmf, mlp, 0.25)
+            .unwrap();
+        let z = vec1(neumf.logits_with_penalty(users, items, false).0);
+        for k in 0..3 {
+            let want = 0.25 * zg[k] + 0.75 * zm[k];
+            assert!((z[k] - want).abs() < 1e-5, "{} vs {want}", z[k]);
+        }
+        // Other sizes are refused.
+        let other = NcfConfig::new(5, 7)
+            .with_kind(NcfKind::Gmf)
+            .with_gmf_dim(4)
+            .init(&device)
+            .unwrap();
+        let err = base(NcfKind::Neumf)
+            .from_pretrained(other, base(NcfKind::Mlp), 0.5)
+            .unwrap_err();
+        assert!(err.to_string().contains("factors"), "{err}");
+    }
+
+    #[test]
+    fn bpr_batches_and_penalties() {
+        let device = Device::flex();
+        let m = NcfConfig::new(5, 7).with_l2(0.1).init(&device).unwrap();
+        let batch = RatingBatch {
+            users: Tensor::from_ints([0, 1], &device),
+            items: Tensor::from_ints([1, 2], &device),
+            ratings: Tensor::from_floats([1.0, 1.0], &device),
+            negatives: Some(Tensor::from_ints([3, 4], &device)),
+        };
+        let out = m.loss(&batch);
+        // Untrained logits are nearly equal: BPR starts near ln 2.
+        let l = vec1(out.loss)[0];
+        assert!((l - std::f32::consts::LN_2).abs() < 0.05, "{l}");
+        assert!(vec1(out.penalty.unwrap())[0] > 0.0);
+        assert!(NcfConfig::new(5, 7).with_mlp_layers(vec![7, 2]).init(&device).is_err());
+    }
+}
