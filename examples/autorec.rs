@@ -77,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         backend: args.backend,
         device_index: 0,
         rating_scale: [ds.scale.0, ds.scale.1],
+        task: Default::default(),
         data: [("source".to_string(), args.data.clone())].into(),
     };
     let adam = |lr| OptimizerConfig {

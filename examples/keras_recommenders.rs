@@ -112,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             backend: args.backend,
             device_index: 0,
             rating_scale: [lo, hi],
+            task: Default::default(),
             data: [("source".to_string(), args.data.clone())].into(),
         };
         let dir = args.out.join(format!("version{}", k + 1));

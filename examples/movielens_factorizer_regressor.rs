@@ -87,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         backend: args.backend,
         device_index: 0,
         rating_scale: scale,
+        task: Default::default(),
         data: [("source".to_string(), args.data.clone())].into(),
     };
 

@@ -53,6 +53,7 @@ pub fn train_and_score(
         backend,
         device_index: 0,
         rating_scale: [ds.scale.0, ds.scale.1],
+        task: Default::default(),
         data: Default::default(),
     };
     let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
@@ -106,6 +107,7 @@ fn keras_version_4_validation_bce_on_ml_latest_small() {
         backend: BackendKind::Flex,
         device_index: 0,
         rating_scale: [ds.scale.0, ds.scale.1],
+        task: Default::default(),
         data: Default::default(),
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -401,6 +401,7 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
         backend,
         device_index: 0,
         rating_scale: [ds.scale.0, ds.scale.1],
+        task: Default::default(),
         data: Default::default(),
     };
     let dir = tempfile::tempdir()?;

@@ -207,6 +207,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         backend: BackendKind::Flex,
         device_index: 0,
         rating_scale: [1.0, 5.0],
+        task: Default::default(),
         data: Default::default(),
     };
     let mut table: Table = toml::from_str(&toml::to_string(&defaults)?)?;

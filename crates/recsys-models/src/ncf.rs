@@ -360,6 +360,26 @@ impl Ncf {
         self.input
     }
 
+    /// The learned id vectors of users and items, `[p^G ; p^M]` and `[q^G ; q^M]` (the branches
+    /// present); `None` for rating-vector inputs, which learn projections instead.
+    ///
+    /// # Shapes
+    /// - output: `[n_users, d]`, `[n_items, d]`
+    pub fn id_vectors(&self) -> Option<(Tensor<2>, Tensor<2>)> {
+        let table = |towers: [&Option<Tower>; 2]| -> Option<Tensor<2>> {
+            let parts: Vec<Tensor<2>> = towers
+                .into_iter()
+                .flatten()
+                .map(|t| t.embedding.as_ref().map(|e| e.table()))
+                .collect::<Option<_>>()?;
+            (!parts.is_empty()).then(|| Tensor::cat(parts, 1))
+        };
+        Some((
+            table([&self.gmf_user, &self.mlp_user])?,
+            table([&self.gmf_item, &self.mlp_item])?,
+        ))
+    }
+
     /// The model reading the training matrix `train` (needed by [`NcfInput::RatingVectors`],
     /// a no-op for ids).
     pub fn with_inputs(mut self, train: &Interactions) -> Self {

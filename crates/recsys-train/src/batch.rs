@@ -2,12 +2,17 @@
 //! [`Interactions`] as [`RatingBatch`]es, rows of a [`UserHistory`] (the rating matrix by user or by
 //! item) as dense [`RowBatch`]es.
 
+use std::sync::Arc;
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recsys_data::{Interactions, UserHistory};
 use recsys_models::{RatingBatch, RowBatch, row_batch};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
 
 /// Training data that a model's batch type is cut from: `len()` examples, any subset of which
 /// becomes one batch. The training loop shuffles `0..len()` per epoch and asks for batches.
@@ -21,8 +26,9 @@ pub trait BatchSource {
         self.len() == 0
     }
 
-    /// The examples `rows` as one batch on `device`.
-    fn batch(&self, rows: &[usize], device: &Device) -> Self::Batch;
+    /// The examples `rows` of epoch `epoch` (1-based; 0 outside training) as one batch on
+    /// `device`. Sources that sample (negatives) draw from `epoch`, so every epoch resamples.
+    fn batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Self::Batch;
 }
 
 /// Rated pairs.
@@ -33,7 +39,7 @@ impl BatchSource for Interactions {
         Interactions::len(self)
     }
 
-    fn batch(&self, rows: &[usize], device: &Device) -> RatingBatch {
+    fn batch(&self, rows: &[usize], _epoch: usize, device: &Device) -> RatingBatch {
         batch_of(self, rows, device)
     }
 }
@@ -46,9 +52,131 @@ impl BatchSource for UserHistory {
         self.n_users()
     }
 
-    fn batch(&self, rows: &[usize], device: &Device) -> RowBatch {
+    fn batch(&self, rows: &[usize], _epoch: usize, device: &Device) -> RowBatch {
         let rows: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
         row_batch(self, &rows, device)
+    }
+}
+
+/// How implicit-feedback training pairs are made from positives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "loss", rename_all = "snake_case")]
+pub enum ImplicitLoss {
+    /// Pointwise: each positive (label 1) with `negatives` sampled unseen items (label 0), for
+    /// binary cross-entropy (NCF).
+    Bce { negatives: usize },
+    /// Pairwise: each positive with one sampled unseen item, for the BPR loss.
+    Bpr,
+}
+
+/// Implicit-feedback training examples: the positive `(user, item)` pairs of the training data and
+/// negatives drawn uniformly from each user's unseen items. A negative depends only on
+/// `(seed, epoch, example)`, so every epoch resamples and a run is reproducible.
+#[derive(Debug, Clone)]
+pub struct ImplicitPairs {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    seen: Arc<UserHistory>,
+    loss: ImplicitLoss,
+    seed: u64,
+}
+
+impl ImplicitPairs {
+    /// The positives of `train` (every pair counts) with negatives per `loss`. Fails when a user
+    /// has fewer unseen items than negatives are asked for per positive.
+    pub fn new(train: &Interactions, loss: ImplicitLoss, seed: u64) -> Result<Self> {
+        let seen = UserHistory::new(train);
+        let want = match loss {
+            ImplicitLoss::Bce { negatives } => negatives,
+            ImplicitLoss::Bpr => 1,
+        };
+        for u in 0..seen.n_users() as u32 {
+            let n_seen = seen.items(u).len();
+            let unseen = seen.n_items() - n_seen;
+            if n_seen > 0 && unseen < want {
+                return Err(TrainError::Config(format!(
+                    "user index {u} has {unseen} unseen items, fewer than the {want} negatives \
+                     asked for per positive"
+                )));
+            }
+        }
+        Ok(Self {
+            users: train.users.clone(),
+            items: train.items.clone(),
+            seen: Arc::new(seen),
+            loss,
+            seed,
+        })
+    }
+
+    fn per_positive(&self) -> usize {
+        match self.loss {
+            ImplicitLoss::Bce { negatives } => 1 + negatives,
+            ImplicitLoss::Bpr => 1,
+        }
+    }
+
+    /// An unseen item of `user`, drawn from `(seed, epoch, example)`.
+    fn negative(&self, user: u32, epoch: usize, example: usize) -> u32 {
+        let seen = self.seen.items(user);
+        let n = self.seen.n_items() as u64;
+        let mut state = self.seed
+            ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (example as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        loop {
+            // SplitMix64.
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let i = ((z as u128 * n as u128) >> 64) as u32;
+            if seen.binary_search(&i).is_err() {
+                return i;
+            }
+        }
+    }
+}
+
+impl BatchSource for ImplicitPairs {
+    type Batch = RatingBatch;
+
+    fn len(&self) -> usize {
+        self.users.len() * self.per_positive()
+    }
+
+    fn batch(&self, rows: &[usize], epoch: usize, device: &Device) -> RatingBatch {
+        let per = self.per_positive();
+        let mut users = Vec::with_capacity(rows.len());
+        let mut items = Vec::with_capacity(rows.len());
+        let mut labels = Vec::with_capacity(rows.len());
+        let mut negatives = Vec::new();
+        for &r in rows {
+            let (p, j) = (r / per, r % per);
+            let u = self.users[p];
+            users.push(u);
+            match self.loss {
+                ImplicitLoss::Bpr => {
+                    items.push(self.items[p]);
+                    labels.push(1.0);
+                    negatives.push(self.negative(u, epoch, r));
+                }
+                ImplicitLoss::Bce { .. } if j == 0 => {
+                    items.push(self.items[p]);
+                    labels.push(1.0);
+                }
+                ImplicitLoss::Bce { .. } => {
+                    items.push(self.negative(u, epoch, r));
+                    labels.push(0.0);
+                }
+            }
+        }
+        RatingBatch {
+            users: index_tensor(&users, device),
+            items: index_tensor(&items, device),
+            ratings: float_tensor(&labels, device),
+            negatives: (self.loss == ImplicitLoss::Bpr).then(|| index_tensor(&negatives, device)),
+        }
     }
 }
 
@@ -89,6 +217,7 @@ pub fn batch_of(data: &Interactions, rows: &[usize], device: &Device) -> RatingB
 /// otherwise. The last batch may be smaller.
 pub struct Batches<'a, S: BatchSource = Interactions> {
     data: &'a S,
+    epoch: usize,
     order: Vec<usize>,
     batch_size: usize,
     pos: usize,
@@ -108,6 +237,7 @@ impl<'a, S: BatchSource> Batches<'a, S> {
         };
         Self {
             data,
+            epoch: shuffle.map_or(0, |(_, e)| e),
             order,
             batch_size: batch_size.max(1),
             pos: 0,
@@ -130,7 +260,8 @@ impl<S: BatchSource> Iterator for Batches<'_, S> {
             return None;
         }
         let end = (self.pos + self.batch_size).min(self.order.len());
-        let batch = self.data.batch(&self.order[self.pos..end], &self.device);
+        let batch = self.data
+            .batch(&self.order[self.pos..end], self.epoch, &self.device);
         let n = end - self.pos;
         self.pos = end;
         Some((batch, n))
@@ -179,6 +310,51 @@ mod tests {
         assert_eq!(n, 5);
         let users = first.users.into_data().try_into_vec_as::<i64>().unwrap();
         assert_eq!(users, vec![0, 1, 2, 0, 1]);
+    }
+}
+
+#[cfg(test)]
+mod implicit_tests {
+    use super::*;
+
+    fn ints(t: Tensor<1, Int>) -> Vec<i64> {
+        t.into_data().try_into_vec_as::<i64>().unwrap()
+    }
+
+    #[test]
+    fn negatives_are_unseen_seeded_and_resampled_per_epoch() {
+        // User 0 saw items 0..3 of 6, user 1 item 5.
+        let train =
+            Interactions::new(vec![0, 0, 0, 1], vec![0, 1, 2, 5], vec![4.0; 4], None, 2, 6)
+                .unwrap();
+        let device = Device::flex();
+        let src = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 3 }, 9).unwrap();
+        assert_eq!(src.len(), 16);
+        let all: Vec<usize> = (0..16).collect();
+        let b = src.batch(&all, 1, &device);
+        let (u, i) = (ints(b.users), ints(b.items));
+        let labels = b.ratings.into_data().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(labels.iter().filter(|&&l| l == 1.0).count(), 4);
+        for k in 0..16 {
+            let seen = train
+                .users
+                .iter()
+                .zip(&train.items)
+                .any(|(&a, &b)| a as i64 == u[k] && b as i64 == i[k]);
+            assert_eq!(seen, labels[k] == 1.0, "example {k}: ({}, {})", u[k], i[k]);
+        }
+        let again = ints(src.batch(&all, 1, &device).items);
+        assert_eq!(i, again);
+        let next = ints(src.batch(&all, 2, &device).items);
+        assert_ne!(i, next);
+        // BPR: one triple per positive, negatives unseen.
+        let bpr = ImplicitPairs::new(&train, ImplicitLoss::Bpr, 9).unwrap();
+        let b = bpr.batch(&[0, 1, 2, 3], 1, &device);
+        let neg = ints(b.negatives.unwrap());
+        assert!(neg[..3].iter().all(|&n| n >= 3) && neg[3] != 5, "{neg:?}");
+        // More negatives than user 0 has unseen items.
+        let err = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 4 }, 1).unwrap_err();
+        assert!(err.to_string().contains("3 unseen items, fewer than the 4"), "{err}");
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`optim`]: optimiser / schedule / clipping settings built into Burn's optimisers.
 //! - [`metrics`]: RMSE, MAE, MSE, MAPE, R² on slices.
 //! - [`batch`]: seeded shuffled mini-batches of interactions as device tensors.
+//! - [`ranking`]: HR / NDCG / Recall / Precision / MAP / MRR@K and AUC, sampled and full.
 //! - [`trainer`]: the training loop, generic over [`RatingModel`](recsys_models::RatingModel).
 //! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`,
 //!   `optimizer-last.bpk`, `loss.svg` and `<metric>.svg`.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
+pub mod ranking;
 pub mod run;
 pub mod run_dir;
 pub mod topk;
@@ -29,10 +31,13 @@ pub mod trainer;
 
 pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
 pub use error::{Result, TrainError};
-pub use metrics::{Metric, RatingMetrics};
+pub use batch::{ImplicitLoss, ImplicitPairs};
+pub use metrics::{Metric, RankMetric, RatingMetrics};
+pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig};
 pub use run::{
-    AnyModel, LoadedRun, ModelConfig, RegressorRun, RunConfig, TrainSummary, check_same_ids,
+    AnyModel, ImplicitTask, LoadedRun, ModelConfig, NcfRun, Pretrained, RegressorRun, RunConfig,
+    Task, TrainSummary, check_same_ids, ncf_from_pretrained,
     load_run, regressor_config_for_mf_run, regressor_from_mf_run, resume_run, train_run,
 };
 pub use run_dir::{Checkpoint, RunDir};

@@ -137,20 +137,47 @@ impl RatingMetrics {
         }
     }
 
-    pub fn get(&self, metric: Metric) -> f64 {
-        match metric {
+    /// The value of a rating metric (`None` for a ranking metric).
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        Some(match metric {
             Metric::Rmse => self.rmse,
             Metric::Mae => self.mae,
             Metric::Mse => self.mse,
             Metric::Mape => self.mape,
             Metric::R2 => self.r2,
+            Metric::Rank(..) => return None,
+        })
+    }
+}
+
+/// A ranking metric at a cutoff (see [`crate::ranking`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankMetric {
+    Hr,
+    Ndcg,
+    Recall,
+    Precision,
+    Map,
+    Mrr,
+}
+
+impl RankMetric {
+    pub fn name(self) -> &'static str {
+        match self {
+            RankMetric::Hr => "hr",
+            RankMetric::Ndcg => "ndcg",
+            RankMetric::Recall => "recall",
+            RankMetric::Precision => "precision",
+            RankMetric::Map => "map",
+            RankMetric::Mrr => "mrr",
         }
     }
 }
 
-/// The metric that selects the best epoch and drives early stopping.
+/// The metric that selects the best epoch and drives early stopping: a rating metric on the
+/// validation ratings, or a ranking metric such as `hr@10` on the validation ranking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(into = "String", try_from = "String")]
 pub enum Metric {
     #[default]
     Rmse,
@@ -158,21 +185,21 @@ pub enum Metric {
     Mse,
     Mape,
     R2,
+    /// A ranking metric at K.
+    Rank(RankMetric, usize),
 }
 
 impl Metric {
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Rmse => "rmse",
-            Metric::Mae => "mae",
-            Metric::Mse => "mse",
-            Metric::Mape => "mape",
-            Metric::R2 => "r2",
-        }
+    pub fn name(self) -> String {
+        self.to_string()
     }
 
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::R2)
+        matches!(self, Metric::R2 | Metric::Rank(..))
+    }
+
+    pub fn is_ranking(self) -> bool {
+        matches!(self, Metric::Rank(..))
     }
 
     /// Whether `candidate` beats `best`.
@@ -187,7 +214,28 @@ impl Metric {
 
 impl std::fmt::Display for Metric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Metric::Rmse => f.write_str("rmse"),
+            Metric::Mae => f.write_str("mae"),
+            Metric::Mse => f.write_str("mse"),
+            Metric::Mape => f.write_str("mape"),
+            Metric::R2 => f.write_str("r2"),
+            Metric::Rank(m, k) => write!(f, "{}@{k}", m.name()),
+        }
+    }
+}
+
+impl From<Metric> for String {
+    fn from(m: Metric) -> String {
+        m.to_string()
+    }
+}
+
+impl TryFrom<String> for Metric {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 
@@ -195,15 +243,36 @@ impl std::str::FromStr for Metric {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
+        let lower = s.to_ascii_lowercase();
+        let unknown = || {
+            format!(
+                "unknown metric {s:?}: expected rmse, mae, mse, mape, r2, or hr, ndcg, recall, \
+                 precision, map or mrr at a cutoff such as hr@10"
+            )
+        };
+        if let Some((name, k)) = lower.split_once('@') {
+            let m = match name {
+                "hr" => RankMetric::Hr,
+                "ndcg" => RankMetric::Ndcg,
+                "recall" => RankMetric::Recall,
+                "precision" => RankMetric::Precision,
+                "map" => RankMetric::Map,
+                "mrr" => RankMetric::Mrr,
+                _ => return Err(unknown()),
+            };
+            let k: usize = k.parse().map_err(|_| unknown())?;
+            if k == 0 {
+                return Err(format!("{s:?}: the cutoff K must be at least 1"));
+            }
+            return Ok(Metric::Rank(m, k));
+        }
+        match lower.as_str() {
             "rmse" => Ok(Metric::Rmse),
             "mae" => Ok(Metric::Mae),
             "mse" => Ok(Metric::Mse),
             "mape" => Ok(Metric::Mape),
             "r2" => Ok(Metric::R2),
-            _ => Err(format!(
-                "unknown metric {s:?}: expected rmse, mae, mse, mape or r2"
-            )),
+            _ => Err(unknown()),
         }
     }
 }
@@ -260,7 +329,8 @@ mod tests {
         assert_eq!(m.n, 3);
         let raw = RatingMetrics::compute(&[0.0, 6.0, 3.0], &[1.0, 5.0, 3.0], None);
         close(raw.mae, 2.0 / 3.0);
-        close(raw.get(Metric::Mae), raw.mae);
+        close(raw.get(Metric::Mae).unwrap(), raw.mae);
+        assert!(raw.get(Metric::Rank(RankMetric::Hr, 10)).is_none());
     }
 
     #[test]
@@ -269,5 +339,11 @@ mod tests {
         assert!(!Metric::Rmse.improves(1.0, 1.0));
         assert!(Metric::R2.improves(0.5, 0.4));
         assert_eq!("R2".parse::<Metric>().unwrap(), Metric::R2);
+        let hr: Metric = "HR@10".parse().unwrap();
+        assert_eq!(hr, Metric::Rank(RankMetric::Hr, 10));
+        assert_eq!(hr.to_string(), "hr@10");
+        assert!(hr.improves(0.7, 0.6));
+        assert!("ndcg@0".parse::<Metric>().is_err());
+        assert!("auc@x".parse::<Metric>().is_err());
     }
 }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor};
 use recsys_data::{IdMap, Interactions, Vocab};
+use recsys_data::TestNegatives;
 use recsys_models::{
-    AutoRec, AutoRecConfig, Mf, MfConfig, RatingModel, RecommenderNet, RecommenderNetConfig,
-    Regressor, RegressorConfig, Scorer,
+    AutoRec, AutoRecConfig, Mf, MfConfig, Ncf, NcfConfig, NcfInput, NcfKind, RatingModel,
+    RecommenderNet, RecommenderNetConfig, Regressor, RegressorConfig, Scorer,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchSource, index_tensor};
+use crate::batch::{BatchSource, ImplicitLoss, ImplicitPairs, index_tensor};
+use crate::ranking::{RankingMetrics, RankingTask, evaluate_ranking};
 use crate::device::{BackendKind, device};
 use crate::error::{Result, TrainError};
 use crate::metrics::RatingMetrics;
@@ -30,6 +32,101 @@ pub enum ModelConfig {
     Regressor(RegressorRun),
     #[serde(rename = "autorec")]
     AutoRec(AutoRecConfig),
+    /// GMF, MLP or NeuMF, optionally starting from pretrained GMF and MLP runs.
+    Ncf(NcfRun),
+}
+
+/// The `[model]` table of an NCF model: its settings, and the runs NeuMF starts from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NcfRun {
+    pub ncf: NcfConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<Pretrained>,
+}
+
+/// Trained GMF and MLP runs (same data) whose weights a NeuMF model starts from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pretrained {
+    pub gmf: PathBuf,
+    pub mlp: PathBuf,
+}
+
+/// What a run learns from: ratings, or implicit feedback (every rated pair is a positive).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Task {
+    /// Predict ratings; validate with rating metrics.
+    #[default]
+    Rating,
+    /// Rank items; train on positives and sampled negatives, validate by ranking.
+    Implicit(ImplicitTask),
+}
+
+/// Settings of implicit-feedback training and its validation ranking (the `[task]` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImplicitTask {
+    /// `bce` (pointwise, with `negatives` per positive) or `bpr` (pairwise).
+    pub loss: String,
+    /// Sampled negatives per positive for `bce`.
+    pub negatives: usize,
+    /// Validation protocol: `sampled` (among `eval_negatives` fixed negatives) or `full`.
+    pub protocol: String,
+    /// Negatives per held-out pair in the sampled protocol (NCF: 99).
+    pub eval_negatives: usize,
+    /// The cutoffs reported during validation.
+    pub ks: Vec<usize>,
+}
+
+impl Default for ImplicitTask {
+    fn default() -> Self {
+        Self {
+            loss: "bce".into(),
+            negatives: 4,
+            protocol: "sampled".into(),
+            eval_negatives: 99,
+            ks: vec![10],
+        }
+    }
+}
+
+impl ImplicitTask {
+    pub fn implicit_loss(&self) -> Result<ImplicitLoss> {
+        match self.loss.as_str() {
+            "bce" if self.negatives == 0 => Err(TrainError::Config(
+                "implicit bce needs at least 1 negative per positive".into(),
+            )),
+            "bce" => Ok(ImplicitLoss::Bce {
+                negatives: self.negatives,
+            }),
+            "bpr" => Ok(ImplicitLoss::Bpr),
+            other => Err(TrainError::Config(format!(
+                "unknown implicit loss {other:?}: expected bce or bpr"
+            ))),
+        }
+    }
+
+    /// The ranking of `part` by a model trained on `train`: sampled among `eval_negatives`
+    /// negatives per pair (drawn with `seed`, never an item of the user in `known`), or full.
+    pub fn ranking(
+        &self,
+        part: &Interactions,
+        train: &Interactions,
+        known: &Interactions,
+        seed: u64,
+    ) -> Result<RankingTask> {
+        match self.protocol.as_str() {
+            "sampled" => {
+                let seen = recsys_data::UserHistory::new(known);
+                let cases = TestNegatives::sample(part, &seen, self.eval_negatives, seed)?;
+                RankingTask::sampled(cases, &self.ks)
+            }
+            "full" => RankingTask::full(part, train, &self.ks),
+            other => Err(TrainError::Config(format!(
+                "unknown protocol {other:?}: expected sampled or full"
+            ))),
+        }
+    }
 }
 
 /// The `[model]` table of a regressor: the MF run whose embeddings it reads, and its own settings.
@@ -47,6 +144,15 @@ impl ModelConfig {
             ModelConfig::RecommenderNet(_) => "recommender_net",
             ModelConfig::Regressor(_) => "regressor",
             ModelConfig::AutoRec(_) => "autorec",
+            ModelConfig::Ncf(_) => "ncf",
+        }
+    }
+
+    /// The family, or for NCF its kind (`gmf`, `mlp`, `neumf`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelConfig::Ncf(c) => c.ncf.kind.name(),
+            other => other.family(),
         }
     }
 
@@ -58,6 +164,7 @@ impl ModelConfig {
             ModelConfig::RecommenderNet(c) => AnyModel::RecommenderNet(c.init(device)?),
             ModelConfig::Regressor(c) => AnyModel::Regressor(c.regressor.init(device)?),
             ModelConfig::AutoRec(c) => AnyModel::AutoRec(c.init(device)?),
+            ModelConfig::Ncf(c) => AnyModel::Ncf(c.ncf.init(device)?),
         })
     }
 }
@@ -69,6 +176,7 @@ pub enum AnyModel {
     RecommenderNet(RecommenderNet),
     Regressor(Regressor),
     AutoRec(AutoRec),
+    Ncf(Ncf),
 }
 
 /// `$body` with `$m` bound to the model inside an [`AnyModel`], whatever its family.
@@ -79,6 +187,7 @@ macro_rules! with_model {
             AnyModel::RecommenderNet($m) => $body,
             AnyModel::Regressor($m) => $body,
             AnyModel::AutoRec($m) => $body,
+            AnyModel::Ncf($m) => $body,
         }
     };
 }
@@ -92,6 +201,9 @@ pub struct RunConfig {
     pub device_index: usize,
     /// `[min, max]` of the rating scale; predictions are clamped to it for metrics.
     pub rating_scale: [f32; 2],
+    /// Ratings or implicit feedback.
+    #[serde(default)]
+    pub task: Task,
     /// Free-form notes from the caller (data source, split, ...).
     #[serde(default)]
     pub data: BTreeMap<String, String>,
@@ -102,6 +214,7 @@ pub struct RunConfig {
 pub struct TrainSummary {
     pub best_epoch: usize,
     pub best_valid: Option<RatingMetrics>,
+    pub best_ranking: Option<RankingMetrics>,
     /// Every epoch of the run (a resumed run's earlier epochs included).
     pub history: Vec<EpochRecord>,
     pub stopped_early: bool,
@@ -197,6 +310,10 @@ pub fn train_run(
             &r.regressor,
             &device,
         )?),
+        ModelConfig::Ncf(NcfRun {
+            ncf,
+            pretrained: Some(p),
+        }) => AnyModel::Ncf(ncf_from_pretrained(ncf, p, ids, &device)?),
         other => other.init(&device)?,
     };
     let run = RunDir::create(dir)?;
@@ -249,14 +366,36 @@ fn fit_any(
     resume: bool,
     quiet: bool,
 ) -> Result<TrainSummary> {
+    let (ranking, implicit) = match &config.task {
+        Task::Rating => (None, None),
+        Task::Implicit(t) => {
+            let loss = t.implicit_loss()?;
+            let ranking = match valid.filter(|v| !v.is_empty()) {
+                Some(v) => {
+                    let known = Interactions::concat(&[train, v]);
+                    Some(Arc::new(t.ranking(v, train, &known, config.train.seed)?))
+                }
+                None => None,
+            };
+            (ranking, Some(loss))
+        }
+    };
+    // Implicit runs validate by ranking only.
+    let valid = if implicit.is_some() { None } else { valid };
     let trainer = Trainer::new(config.train.clone())
         .with_rating_scale((config.rating_scale[0], config.rating_scale[1]))
+        .with_ranking(ranking)
         .quiet(quiet);
+    let implicit = match implicit {
+        Some(loss) => Some(ImplicitPairs::new(train, loss, config.train.seed)?),
+        None => None,
+    };
     let adapter = crate::device::adapter_name(device);
     fn summary<M>(o: TrainOutcome<M>, adapter: String) -> TrainSummary {
         TrainSummary {
             best_epoch: o.best_epoch,
             best_valid: o.best_valid,
+            best_ranking: o.best_ranking,
             history: o.history,
             stopped_early: o.stopped_early,
             adapter,
@@ -280,7 +419,32 @@ fn fit_any(
         };
         Ok(summary(o, adapter))
     }
+    if let (Some(_), AnyModel::AutoRec(_) | AnyModel::Regressor(_)) = (&implicit, &model) {
+        return Err(TrainError::Config(format!(
+            "implicit feedback trains pair-scoring models (mf, recommender_net, gmf, mlp, neumf), \
+             not {}",
+            config.model.family()
+        )));
+    }
     match model {
+        AnyModel::Ncf(m) => {
+            if m.input() == NcfInput::RatingVectors && !resume {
+                run.write_train_rows(train)?;
+            }
+            let m = m.with_inputs(train);
+            match &implicit {
+                Some(src) => fit(&trainer, m, src, None, device, run, resume, adapter),
+                None => fit(&trainer, m, train, valid, device, run, resume, adapter),
+            }
+        }
+        AnyModel::Mf(m) if implicit.is_some() => {
+            let src = implicit.as_ref().expect("implicit");
+            fit(&trainer, m, src, None, device, run, resume, adapter)
+        }
+        AnyModel::RecommenderNet(m) if implicit.is_some() => {
+            let src = implicit.as_ref().expect("implicit");
+            fit(&trainer, m, src, None, device, run, resume, adapter)
+        }
         AnyModel::AutoRec(m) => {
             if !resume {
                 run.write_train_rows(train)?;
@@ -307,7 +471,37 @@ macro_rules! any_from {
         }
     )*};
 }
-any_from!(Mf, RecommenderNet, Regressor, AutoRec);
+any_from!(Mf, RecommenderNet, Regressor, AutoRec, Ncf);
+
+/// The NeuMF model of `config` starting from the best weights of the GMF and MLP runs of
+/// `pretrained`, on `device`. Both runs must be of the same data (`ids`) and of the sizes
+/// `config` asks for.
+pub fn ncf_from_pretrained(
+    config: &NcfConfig,
+    pretrained: &Pretrained,
+    ids: &IdMap,
+    device: &Device,
+) -> Result<Ncf> {
+    let load = |dir: &Path, kind: NcfKind| -> Result<Ncf> {
+        let run = RunDir::open(dir)?;
+        let c = match run.read_config::<RunConfig>()?.model {
+            ModelConfig::Ncf(c) if c.ncf.kind == kind => c.ncf,
+            other => {
+                return Err(TrainError::Config(format!(
+                    "{}: NeuMF pre-training needs a `{}` run, this is a `{}` run",
+                    dir.display(),
+                    kind.name(),
+                    other.name()
+                )));
+            }
+        };
+        check_same_ids(dir, &run.read_idmap()?, ids)?;
+        run.load_model(c.init(device)?, Checkpoint::Best)
+    };
+    let gmf = load(&pretrained.gmf, NcfKind::Gmf)?;
+    let mlp = load(&pretrained.mlp, NcfKind::Mlp)?;
+    Ok(config.init(device)?.from_pretrained(gmf, mlp, config.alpha)?)
+}
 
 /// A trained run loaded for inference (weights on a plain, non-autodiff device).
 #[derive(Debug, Clone)]
@@ -336,6 +530,9 @@ pub fn load_run(
         AnyModel::AutoRec(m) => {
             let rows = m.rows_of(&run.read_train_rows()?);
             AnyModel::AutoRec(m.with_inputs(Arc::new(rows)))
+        }
+        AnyModel::Ncf(m) if m.input() == NcfInput::RatingVectors => {
+            AnyModel::Ncf(m.with_inputs(&run.read_train_rows()?))
         }
         other => other,
     };
@@ -379,6 +576,11 @@ impl LoadedRun {
 
     pub fn n_items(&self) -> usize {
         with_model!(&self.model, m => m.n_items())
+    }
+
+    /// Ranking metrics under `task`.
+    pub fn rank(&self, task: &RankingTask) -> RankingMetrics {
+        with_model!(&self.model, m => evaluate_ranking(m, task, &self.device))
     }
 }
 
@@ -453,6 +655,7 @@ mod tests {
             backend: BackendKind::Flex,
             device_index: 0,
             rating_scale: [1.0, 5.0],
+            task: Task::Rating,
             data: [("source".to_string(), "synthetic".to_string())].into(),
         };
         let summary = train_run(&dir, &config, &ids(30, 20), &train, Some(&valid), true).unwrap();
@@ -492,6 +695,7 @@ mod tests {
             backend: BackendKind::Flex,
             device_index: 0,
             rating_scale: [1.0, 5.0],
+            task: Task::Rating,
             data: BTreeMap::new(),
         }
     }

@@ -132,8 +132,8 @@ impl Vectors {
 fn unsupported(run: &LoadedRun, what: &str) -> TrainError {
     // A plain message (not "invalid training configuration").
     TrainError::Data(recsys_data::DataError::Invalid(format!(
-        "{what} is not supported for model {}: it learns no user or item vectors (use an mf, \
-         recommender_net or regressor run)",
+        "{what} is not supported for model {}: it learns no user or item id vectors (use an mf, \
+         recommender_net, regressor, or gmf / mlp / neumf run on ids)",
         run.config.model.family()
     )))
 }
@@ -146,6 +146,9 @@ pub fn embeddings(run: &LoadedRun) -> Result<(Vectors, Vectors)> {
         AnyModel::Mf(m) => (m.user_embedding.table(), m.item_embedding.table()),
         AnyModel::RecommenderNet(m) => (m.user_embedding.table(), m.item_embedding.table()),
         AnyModel::Regressor(m) => (m.user_embedding.table(), m.item_embedding.table()),
+        AnyModel::Ncf(m) => m
+            .id_vectors()
+            .ok_or_else(|| unsupported(run, "user and item vectors"))?,
         AnyModel::AutoRec(_) => return Err(unsupported(run, "user and item vectors")),
     };
     Ok((Vectors::from_tensor(u), Vectors::from_tensor(i)))
@@ -160,6 +163,11 @@ pub fn item_vectors(run: &LoadedRun) -> Result<Vectors> {
         AnyModel::Mf(m) => m.item_embedding.table(),
         AnyModel::RecommenderNet(m) => m.item_embedding.table(),
         AnyModel::Regressor(m) => m.item_embedding.table(),
+        AnyModel::Ncf(m) => {
+            m.id_vectors()
+                .ok_or_else(|| unsupported(run, "similar items"))?
+                .1
+        }
         AnyModel::AutoRec(_) => return Err(unsupported(run, "similar items")),
     };
     Ok(Vectors::from_tensor(t))

@@ -6,6 +6,7 @@
 //! `model-best` / `model-last` weights.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -19,6 +20,7 @@ use crate::batch::{BatchSource, Batches, index_tensor};
 use crate::error::{Result, TrainError};
 use crate::metrics::{Metric, RatingMetrics};
 use crate::optim::OptimizerConfig;
+use crate::ranking::{RankingMetrics, RankingTask};
 use crate::run_dir::{Checkpoint, RunDir};
 
 /// Settings of a training run (the `[train]` table of `config.toml`).
@@ -82,6 +84,9 @@ pub struct EpochRecord {
     /// Mean penalty part of `train_loss` (0 without regularisation).
     pub train_penalty: f64,
     pub valid: Option<RatingMetrics>,
+    /// Validation ranking metrics, when the run validates by ranking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingMetrics>,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
     /// Wall time of training and validation.
@@ -100,15 +105,19 @@ pub struct TrainOutcome<M> {
     /// 1-based epoch of `model`.
     pub best_epoch: usize,
     pub best_valid: Option<RatingMetrics>,
+    pub best_ranking: Option<RankingMetrics>,
     pub history: Vec<EpochRecord>,
     pub stopped_early: bool,
 }
+
+/// The best weights so far: model, epoch, and its validation metrics.
+type Best<M> = (M, usize, Option<RatingMetrics>, Option<RankingMetrics>);
 
 /// Where a training loop starts: fresh, or from a saved run.
 struct Start<M> {
     optim: ModuleOptimizer,
     history: Vec<EpochRecord>,
-    best: Option<(M, usize, Option<RatingMetrics>)>,
+    best: Option<Best<M>>,
 }
 
 /// Runs the training loop.
@@ -119,6 +128,8 @@ pub struct Trainer {
     pub rating_scale: Option<(f32, f32)>,
     /// No progress output at all.
     pub quiet: bool,
+    /// Validation by ranking (implicit feedback), after every epoch.
+    pub ranking: Option<Arc<RankingTask>>,
 }
 
 impl Trainer {
@@ -127,11 +138,19 @@ impl Trainer {
             config,
             rating_scale: None,
             quiet: false,
+            ranking: None,
         }
     }
 
     pub fn with_rating_scale(mut self, scale: (f32, f32)) -> Self {
         self.rating_scale = Some(scale);
+        self
+    }
+
+    /// Validates by ranking `task` after every epoch (a ranking [`TrainConfig::metric`] then
+    /// selects the best epoch).
+    pub fn with_ranking(mut self, task: Option<Arc<RankingTask>>) -> Self {
+        self.ranking = task;
         self
     }
 
@@ -206,9 +225,9 @@ impl Trainer {
         }
         let optim = run_dir.load_optimizer(self.config.optimizer.init()?)?;
         let best = match history.iter().rev().find(|r| r.best) {
-            Some(r) if valid.is_some() => {
+            Some(r) if valid.is_some() || self.ranking.is_some() => {
                 let weights = run_dir.load_model(model.clone(), Checkpoint::Best)?;
-                Some((weights, r.epoch, r.valid))
+                Some((weights, r.epoch, r.valid, r.ranking.clone()))
             }
             _ => None,
         };
@@ -245,6 +264,18 @@ impl Trainer {
             return Err(TrainError::EmptyTrainingSet);
         }
         let valid = valid.filter(|v| !v.is_empty());
+        let validates = valid.is_some() || self.ranking.is_some();
+        if cfg.metric.is_ranking() != self.ranking.is_some() && validates {
+            return Err(TrainError::Config(format!(
+                "the validation metric {} needs {} validation",
+                cfg.metric,
+                if cfg.metric.is_ranking() {
+                    "a ranking (implicit-feedback)"
+                } else {
+                    "a rating"
+                }
+            )));
+        }
         let Start {
             mut optim,
             mut history,
@@ -266,11 +297,15 @@ impl Trainer {
         let show_bar = !self.quiet && std::io::stderr().is_terminal();
 
         let mut best_value = match &best {
-            Some((_, _, Some(m))) => m.get(cfg.metric),
-            _ if cfg.metric.higher_is_better() => f64::NEG_INFINITY,
-            _ => f64::INFINITY,
-        };
-        let mut since_best = best.as_ref().map_or(0, |(_, e, _)| done - e);
+            Some((_, _, v, r)) => metric_value(cfg.metric, v.as_ref(), r.as_ref()),
+            None => None,
+        }
+        .unwrap_or(if cfg.metric.higher_is_better() {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+        let mut since_best = best.as_ref().map_or(0, |(_, e, _, _)| done - e);
         let mut stopped_early = false;
 
         for epoch in done + 1..=cfg.epochs {
@@ -341,9 +376,12 @@ impl Trainer {
                     &eval_device,
                 )
             });
-            let is_best = match &valid_metrics {
-                Some(m) => {
-                    let value = m.get(cfg.metric);
+            let ranking = self.ranking.as_ref().map(|task| {
+                crate::ranking::evaluate_ranking(&model.valid(), task, &eval_device)
+            });
+            let is_best = match metric_value(cfg.metric, valid_metrics.as_ref(), ranking.as_ref())
+            {
+                Some(value) => {
                     let improved = best.is_none()
                         || (cfg.metric.improves(value, best_value)
                             && (value - best_value).abs() > cfg.min_delta);
@@ -356,8 +394,8 @@ impl Trainer {
             };
             if is_best {
                 since_best = 0;
-                best = Some((model.clone(), epoch, valid_metrics));
-                if let (Some(dir), Some(_)) = (run_dir, valid) {
+                best = Some((model.clone(), epoch, valid_metrics, ranking.clone()));
+                if let (Some(dir), true) = (run_dir, validates) {
                     dir.save_model(&model, Checkpoint::Best)?;
                 }
             } else {
@@ -369,16 +407,17 @@ impl Trainer {
                 train_loss: loss_sum / seen as f64,
                 train_penalty: penalty_sum / seen as f64,
                 valid: valid_metrics,
+                ranking,
                 lr,
                 seconds: start.elapsed().as_secs_f64(),
                 samples_per_s: seen as f64 / train_seconds.max(1e-9),
-                best: is_best && valid.is_some(),
+                best: is_best && validates,
             };
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
             if !self.quiet {
-                eprintln!("{}", epoch_line(&record, cfg.epochs));
+                eprintln!("{}", epoch_line(&record, cfg.epochs, cfg.metric));
             }
             history.push(record);
             if let Some(dir) = run_dir {
@@ -389,7 +428,7 @@ impl Trainer {
             }
 
             if let Some(patience) = cfg.patience
-                && valid.is_some()
+                && validates
                 && since_best >= patience
                 && epoch < cfg.epochs
             {
@@ -404,21 +443,45 @@ impl Trainer {
             }
         }
 
-        let (model, best_epoch, best_valid) = best.expect("at least one epoch ran");
+        let (model, best_epoch, best_valid, best_ranking) = best.expect("at least one epoch ran");
         Ok(TrainOutcome {
             model,
             best_epoch,
             best_valid,
+            best_ranking,
             history,
             stopped_early,
         })
     }
 }
 
-fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+/// The value of `metric` among the rating and ranking metrics of a validation.
+pub fn metric_value(
+    metric: Metric,
+    rating: Option<&RatingMetrics>,
+    ranking: Option<&RankingMetrics>,
+) -> Option<f64> {
+    match metric {
+        Metric::Rank(..) => ranking.and_then(|r| r.get(&metric.name())),
+        m => rating.and_then(|r| r.get(m)),
+    }
+}
+
+fn epoch_line(r: &EpochRecord, epochs: usize, metric: Metric) -> String {
     let mut line = format!("epoch {}/{}  loss {:.4}", r.epoch, epochs, r.train_loss);
     if let Some(v) = &r.valid {
         line += &format!("  valid rmse {:.4} mae {:.4}", v.rmse, v.mae);
+    }
+    if let Some(m) = &r.ranking {
+        let k = match metric {
+            Metric::Rank(_, k) => k,
+            _ => 10,
+        };
+        for name in ["hr", "ndcg"] {
+            if let Some(v) = m.get(&format!("{name}@{k}")) {
+                line += &format!("  {name}@{k} {v:.4}");
+            }
+        }
     }
     line += &format!("  {:.1}s  {:.0} samples/s", r.seconds, r.samples_per_s);
     if r.best {
