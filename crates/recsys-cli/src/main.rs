@@ -4,6 +4,7 @@
 mod data_cmd;
 mod infer_cmd;
 mod prep;
+mod sanity_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,11 @@ enum Command {
     Similar(infer_cmd::SimilarArgs),
     /// Write a run's user and item vectors (.npy or .csv) with their ids and titles.
     Export(infer_cmd::ExportArgs),
+    /// Debugging checks: overfit a tiny subset, or fail to learn random ratings.
+    Sanity {
+        #[command(subcommand)]
+        command: sanity_cmd::SanityCommand,
+    },
 }
 
 fn main() {
@@ -49,6 +55,7 @@ fn main() {
         Command::Recommend(args) => infer_cmd::recommend(args),
         Command::Similar(args) => infer_cmd::similar(args),
         Command::Export(args) => infer_cmd::export(args),
+        Command::Sanity { command } => sanity_cmd::run(command),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,14 +1,16 @@
 //! `recsys train`, `recsys eval`, `recsys predict`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use recsys_models::{AutoRecConfig, MfConfig, MfOutput, RecommenderNetConfig};
+use recsys_data::{Interactions, TestNegatives, UserHistory};
+use recsys_models::{AutoRecConfig, MfConfig, MfOutput, NcfConfig, NcfKind, RecommenderNetConfig};
 use recsys_train::{
-    BackendKind, Checkpoint, ModelConfig, RatingMetrics, RegressorRun, RunConfig, TrainConfig,
-    load_run, regressor_config_for_mf_run, resume_run, train_run,
+    BackendKind, Checkpoint, ImplicitTask, LoadedRun, ModelConfig, NcfRun, RankingMetrics,
+    RankingTask, RatingMetrics, RegressorRun, RunConfig, Task, TrainConfig, load_run,
+    regressor_config_for_mf_run, resume_run, train_run,
 };
 use serde_json::{Value, json};
 use toml::Table;
@@ -30,7 +32,8 @@ pub struct BackendArgs {
 #[derive(Args)]
 pub struct TrainArgs {
     /// Model family: mf, recnet (Keras RecommenderNet), regressor (on a trained MF run's frozen
-    /// embeddings, see --embeddings) or autorec.
+    /// embeddings, see --embeddings), autorec, or gmf, mlp, neumf (neural collaborative
+    /// filtering).
     /// [default: mf]
     #[arg(long)]
     model: Option<String>,
@@ -56,6 +59,30 @@ pub struct TrainArgs {
     /// Hidden activation of AutoRec: sigmoid, relu or identity.
     #[arg(long)]
     activation: Option<String>,
+    /// What to learn: rating (predict ratings) or implicit (rank items: every rated pair is a
+    /// positive, unseen items are sampled as negatives).
+    #[arg(long)]
+    task: Option<String>,
+    /// Negatives sampled per positive for implicit bce (resampled every epoch).
+    #[arg(long)]
+    negatives: Option<usize>,
+    /// Validation ranking of implicit runs: sampled (each held-out pair among 99 fixed
+    /// negatives) or full (all items, training items excluded).
+    #[arg(long)]
+    protocol: Option<String>,
+    /// The validation metric that picks the best epoch: rmse, mae, ... or hr@10, ndcg@10, ...
+    #[arg(long)]
+    metric: Option<String>,
+    /// NCF inputs: ids (embedding tables) or rating-vectors (the user's row and the item's
+    /// column of the training rating matrix, projected by dense layers).
+    #[arg(long)]
+    input: Option<String>,
+    /// NeuMF starts from this trained gmf run (with --pretrained-mlp).
+    #[arg(long, requires = "pretrained_mlp")]
+    pretrained_gmf: Option<PathBuf>,
+    /// NeuMF starts from this trained mlp run (with --pretrained-gmf).
+    #[arg(long, requires = "pretrained_gmf")]
+    pretrained_mlp: Option<PathBuf>,
     /// A TOML config (the layout of a run's config.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -93,7 +120,8 @@ pub struct TrainArgs {
     /// Squash the output into the rating range with a scaled sigmoid.
     #[arg(long)]
     rating_range: bool,
-    /// mse, or bce (on min-max normalised ratings, through a sigmoid: Keras version 4).
+    /// Ratings: mse, or bce (mf: on min-max normalised ratings, through a sigmoid: Keras
+    /// version 4). Implicit: bce (pointwise, with --negatives) or bpr (pairwise).
     #[arg(long)]
     loss: Option<String>,
     /// L2 penalty on the looked-up embeddings (and biases).
@@ -170,7 +198,20 @@ fn default_model(family: &str, embeddings: Option<&PathBuf>) -> Result<ModelConf
                 regressor: regressor_config_for_mf_run(mf_run)?,
             })
         }
-        other => bail!("unknown model {other:?}: expected mf, recnet, regressor or autorec"),
+        "gmf" | "mlp" | "neumf" => {
+            let kind = match family {
+                "gmf" => NcfKind::Gmf,
+                "mlp" => NcfKind::Mlp,
+                _ => NcfKind::Neumf,
+            };
+            ModelConfig::Ncf(NcfRun {
+                ncf: NcfConfig::new(1, 1).with_kind(kind),
+                pretrained: None,
+            })
+        }
+        other => bail!(
+            "unknown model {other:?}: expected mf, recnet, regressor, autorec, gmf, mlp or neumf"
+        ),
     })
 }
 
@@ -187,6 +228,18 @@ fn model_key(family: &str, flag: &str) -> Result<Vec<&'static str>> {
         ("regressor", "hidden") => return Ok(vec!["model", "regressor", "hidden"]),
         ("regressor", "dropout") => return Ok(vec!["model", "regressor", "dropout"]),
         ("regressor", "l2") => return Ok(vec!["model", "regressor", "l2"]),
+        ("ncf", flag) => {
+            let key = match flag {
+                "embedding-dim" => "gmf_dim",
+                "hidden" => "mlp_layers",
+                "dropout" => "dropout",
+                "l2" => "l2",
+                "activation" => "activation",
+                "input" => "input",
+                _ => bail!("--{flag} does not apply to model {family}"),
+            };
+            return Ok(vec!["model", "ncf", key]);
+        }
         _ => bail!("--{flag} does not apply to model {family}"),
     };
     Ok(vec!["model", key])
@@ -295,7 +348,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if let Some(a) = &args.activation {
         let a = match a.as_str() {
             "sigmoid" | "relu" | "identity" => a.clone(),
-            other => bail!("unknown activation {other:?}: expected sigmoid, relu or identity"),
+            "leaky-relu" | "leaky_relu" => "leaky_relu".to_string(),
+            other => bail!(
+                "unknown activation {other:?}: expected sigmoid, relu, leaky-relu or identity"
+            ),
         };
         set(
             &mut table,
@@ -311,19 +367,119 @@ pub fn train(args: TrainArgs) -> Result<()> {
             toml::Value::String(base.into()),
         );
     }
-    if family != "mf" && (args.bias || args.rating_range || args.loss.is_some()) {
-        bail!("--bias, --rating-range and --loss apply to model mf");
+    if let Some(input) = &args.input {
+        let input = match input.as_str() {
+            "ids" => "ids",
+            "rating-vectors" | "rating_vectors" => "rating_vectors",
+            other => bail!("unknown input {other:?}: expected ids or rating-vectors"),
+        };
+        set(
+            &mut table,
+            &model_key(family, "input")?,
+            toml::Value::String(input.into()),
+        );
+    }
+    if let (Some(gmf), Some(mlp)) = (&args.pretrained_gmf, &args.pretrained_mlp) {
+        if model_name != "neumf" {
+            bail!("--pretrained-gmf and --pretrained-mlp apply to model neumf");
+        }
+        let mut p = Table::new();
+        p.insert("gmf".into(), toml::Value::String(gmf.display().to_string()));
+        p.insert("mlp".into(), toml::Value::String(mlp.display().to_string()));
+        set(&mut table, &["model", "pretrained"], toml::Value::Table(p));
+    }
+    // The task: ratings, or implicit feedback with its loss and validation ranking.
+    let task = args.task.as_deref().unwrap_or_else(|| {
+        match table
+            .get("task")
+            .and_then(|t| t.get("kind"))
+            .and_then(|k| k.as_str())
+        {
+            Some("implicit") => "implicit",
+            _ => "rating",
+        }
+    });
+    let implicit = match task {
+        "rating" => false,
+        "implicit" => true,
+        other => bail!("unknown task {other:?}: expected rating or implicit"),
+    };
+    if !implicit && (args.negatives.is_some() || args.protocol.is_some()) {
+        bail!("--negatives and --protocol apply to --task implicit");
+    }
+    if implicit {
+        if !matches!(family, "mf" | "recommender_net" | "ncf") {
+            bail!("--task implicit trains mf, recnet, gmf, mlp or neumf, not {model_name}");
+        }
+        let mut t = match table.get("task") {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => Table::new(),
+        };
+        t.insert("kind".into(), toml::Value::String("implicit".into()));
+        let known: Table = toml::from_str(&toml::to_string(&ImplicitTask::default())?)?;
+        for (k, v) in known {
+            t.entry(k).or_insert(v);
+        }
+        if let Some(l) = &args.loss {
+            match l.as_str() {
+                "bce" | "bpr" => {
+                    t.insert("loss".into(), toml::Value::String(l.clone()));
+                }
+                other => bail!("unknown implicit loss {other:?}: expected bce or bpr"),
+            }
+        }
+        if let Some(n) = args.negatives {
+            t.insert("negatives".into(), i(n));
+        }
+        if let Some(p) = &args.protocol {
+            match p.as_str() {
+                "sampled" | "full" => {
+                    t.insert("protocol".into(), toml::Value::String(p.clone()));
+                }
+                other => bail!("unknown protocol {other:?}: expected sampled or full"),
+            }
+        }
+        table.insert("task".into(), toml::Value::Table(t));
+        if args.metric.is_none()
+            && !table["train"]
+                .get("metric")
+                .and_then(|m| m.as_str())
+                .is_some_and(|m| m.contains('@'))
+        {
+            set(
+                &mut table,
+                &["train", "metric"],
+                toml::Value::String("hr@10".into()),
+            );
+        }
+    }
+    if let Some(m) = &args.metric {
+        let metric: recsys_train::Metric = m.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        set(
+            &mut table,
+            &["train", "metric"],
+            toml::Value::String(metric.to_string()),
+        );
+    }
+    if family != "mf" && (args.bias || args.rating_range) {
+        bail!("--bias and --rating-range apply to model mf");
+    }
+    if family != "mf" && !implicit && args.loss.is_some() {
+        bail!("--loss applies to model mf, or to --task implicit");
     }
     if args.bias {
         set(&mut table, &["model", "bias"], toml::Value::Boolean(true));
     }
-    let output = match (args.loss.as_deref(), args.rating_range) {
-        (Some("bce"), _) => Some(MfOutput::Logit),
-        (Some("mse") | None, true) => Some(MfOutput::ScaledSigmoid),
-        (Some("mse") | None, false) => None,
-        (Some(other), _) => bail!("unknown loss {other:?}: expected mse or bce"),
+    let output = match (implicit, args.loss.as_deref(), args.rating_range) {
+        (true, _, _) => Some(MfOutput::Logit),
+        (false, Some("bce"), _) => Some(MfOutput::Logit),
+        (false, Some("mse") | None, true) => Some(MfOutput::ScaledSigmoid),
+        (false, Some("mse") | None, false) => None,
+        (false, Some(other), _) => bail!("unknown loss {other:?}: expected mse or bce"),
     };
-    if let Some(o) = output {
+    if let Some(o) = output
+        && family == "mf"
+    {
         set(&mut table, &["model", "output"], toml::Value::try_from(o)?);
     }
 
@@ -331,19 +487,36 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let seed = table["train"]["seed"].as_integer().unwrap_or(42) as u64;
     let prep = prepare(&args.source, &args.split, seed)?;
     let ds = &prep.dataset;
-    let model_table: &[&str] = if family == "regressor" {
-        &["model", "regressor"]
-    } else {
-        &["model"]
+    let model_table: &[&str] = match family {
+        "regressor" => &["model", "regressor"],
+        "ncf" => &["model", "ncf"],
+        _ => &["model"],
     };
     let at = |k: &'static str| [model_table, &[k]].concat();
     set(&mut table, &at("n_users"), i(ds.interactions.n_users));
     set(&mut table, &at("n_items"), i(ds.interactions.n_items));
+    let (lo, hi) = if implicit {
+        (0.0, 1.0)
+    } else {
+        (ds.scale.0 as f64, ds.scale.1 as f64)
+    };
     if family != "autorec" {
-        set(&mut table, &at("rating_max"), v(ds.scale.1 as f64));
+        set(&mut table, &at("rating_max"), v(hi));
     }
-    if family == "mf" || family == "recommender_net" {
-        set(&mut table, &at("rating_min"), v(ds.scale.0 as f64));
+    if matches!(family, "mf" | "recommender_net" | "ncf") {
+        set(&mut table, &at("rating_min"), v(lo));
+    }
+    let file_sets_output = file_table
+        .as_ref()
+        .and_then(|(_, t)| t.get("model")?.get("ncf")?.get("output"))
+        .is_some();
+    if family == "ncf" && !file_sets_output {
+        let o = if implicit {
+            MfOutput::Logit
+        } else {
+            MfOutput::ScaledSigmoid
+        };
+        set(&mut table, &at("output"), toml::Value::try_from(o)?);
     }
     set(
         &mut table,
@@ -351,8 +524,20 @@ pub fn train(args: TrainArgs) -> Result<()> {
         toml::Value::Array(vec![v(ds.scale.0 as f64), v(ds.scale.1 as f64)]),
     );
     let mean = prep.train.mean_rating();
-    if table["model"].get("bias").and_then(|b| b.as_bool()) == Some(true) {
-        set(&mut table, &["model", "global_mean"], v(mean));
+    if implicit {
+        // The share of positives among the training examples.
+        let positives = match table["task"]["loss"].as_str() {
+            Some("bce") => {
+                1.0 / (1.0 + table["task"]["negatives"].as_integer().unwrap_or(4) as f64)
+            }
+            _ => 0.5,
+        };
+        if matches!(family, "mf" | "ncf") {
+            set(&mut table, &at("global_mean"), v(positives));
+        }
+    } else if family == "ncf" || table["model"].get("bias").and_then(|b| b.as_bool()) == Some(true)
+    {
+        set(&mut table, &at("global_mean"), v(mean));
     }
     let mut config: RunConfig = table
         .clone()
@@ -391,7 +576,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
 }
 
 /// `--resume DIR`: more epochs of an existing run, on the data and split it recorded.
-fn resume(args: &TrainArgs, dir: &std::path::Path) -> Result<()> {
+fn resume(args: &TrainArgs, dir: &Path) -> Result<()> {
     let started = Instant::now();
     let run = recsys_train::RunDir::open(dir)?;
     let config: RunConfig = run.read_config()?;
@@ -399,6 +584,7 @@ fn resume(args: &TrainArgs, dir: &std::path::Path) -> Result<()> {
     let prep = prepare(&source, &split, seed)?;
     let family = args.model.as_deref().map(|f| match f {
         "recnet" => "recommender_net",
+        "gmf" | "mlp" | "neumf" => "ncf",
         f => f,
     });
     let valid = (!prep.valid.is_empty()).then_some(&prep.valid);
@@ -416,33 +602,41 @@ fn resume(args: &TrainArgs, dir: &std::path::Path) -> Result<()> {
     report(args, dir, &prep, summary, started)
 }
 
-/// Scores the best weights on the test part and prints the outcome.
+/// Scores the best weights on the test part (or the validation part without one) and prints
+/// the outcome: rating metrics, or for implicit runs the ranking metrics of the run's protocol.
 fn report(
     args: &TrainArgs,
-    dir: &std::path::Path,
+    dir: &Path,
     prep: &crate::prep::Prepared,
     summary: recsys_train::TrainSummary,
     started: Instant,
 ) -> Result<()> {
     let run = load_run(dir, Checkpoint::Best, None)?;
     let config = &run.config;
-    let test = if prep.test.is_empty() {
-        &prep.valid
+    let (part_name, part) = if prep.test.is_empty() {
+        ("valid", &prep.valid)
     } else {
-        &prep.test
+        ("test", &prep.test)
     };
-    let metrics = run.evaluate(test);
+    let metrics = match &config.task {
+        Task::Implicit(t) => {
+            let task = ranking_task(dir, &run, prep, part_name, &t.protocol, &t.ks, None)?;
+            Metrics::Ranking(task.protocol(), run.rank(&task))
+        }
+        Task::Rating => Metrics::Rating(run.evaluate(part)),
+    };
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         println!(
             "{}",
             json!({
                 "run_dir": dir.display().to_string(),
-                "model": config.model.family(),
+                "model": config.model.name(),
                 "backend": config.backend.to_string(),
                 "adapter": summary.adapter,
-                "metrics": metrics_json(&metrics),
-                "valid_metrics": summary.best_valid.as_ref().map(metrics_json),
+                "metrics": metrics.json(),
+                "valid_metrics": summary.best_valid.as_ref().map(metrics_json)
+                    .or_else(|| summary.best_ranking.as_ref().map(|r| json!(r))),
                 "best_epoch": summary.best_epoch,
                 "epochs": summary.history.len(),
                 "seconds": seconds,
@@ -451,14 +645,156 @@ fn report(
     } else {
         println!(
             "{} on {} ({}): best epoch {} of {}",
-            config.model.family(),
+            config.model.name(),
             config.backend,
             summary.adapter,
             summary.best_epoch,
             summary.history.len()
         );
-        print_metrics("test", &metrics);
+        metrics.print(part_name);
         println!("run directory: {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Rating or ranking metrics of one evaluation.
+enum Metrics {
+    Rating(RatingMetrics),
+    Ranking(&'static str, RankingMetrics),
+}
+
+impl Metrics {
+    fn json(&self) -> Value {
+        match self {
+            Metrics::Rating(m) => metrics_json(m),
+            Metrics::Ranking(_, m) => json!(m),
+        }
+    }
+
+    fn print(&self, label: &str) {
+        match self {
+            Metrics::Rating(m) => print_metrics(label, m),
+            Metrics::Ranking(protocol, m) => {
+                let mut ks: Vec<usize> =
+                    m.0.keys()
+                        .filter_map(|k| k.strip_prefix("hr@")?.parse().ok())
+                        .collect();
+                ks.sort_unstable();
+                println!("{label} ({protocol} ranking, {} lists):", m.n());
+                for k in ks {
+                    let g = |name: &str| m.get(&format!("{name}@{k}")).unwrap_or(f64::NAN);
+                    println!(
+                        "  @{k:<4} hr {:.4}  ndcg {:.4}  recall {:.4}  precision {:.4}  map {:.4}  mrr {:.4}",
+                        g("hr"),
+                        g("ndcg"),
+                        g("recall"),
+                        g("precision"),
+                        g("map"),
+                        g("mrr")
+                    );
+                }
+                if let (Some(mrr), Some(auc)) = (m.get("mrr"), m.get("auc")) {
+                    println!("  mrr {mrr:.4}  auc {auc:.4}");
+                }
+            }
+        }
+    }
+}
+
+/// The ranking evaluation of `part` (named `part_name`) for `run`: `full` (all items, the
+/// user's other known items excluded) or `sampled` among fixed negatives, read from
+/// `negatives` (an NCF `.test.negative` file), else from `<part>.negative` in the run
+/// directory, else drawn once from the run's seed and stored there.
+pub fn ranking_task(
+    dir: &Path,
+    run: &LoadedRun,
+    prep: &crate::prep::Prepared,
+    part_name: &str,
+    protocol: &str,
+    ks: &[usize],
+    negatives: Option<&Path>,
+) -> Result<RankingTask> {
+    let part = match part_name {
+        "test" => &prep.test,
+        "valid" => &prep.valid,
+        "train" => &prep.train,
+        other => bail!("unknown part {other:?}: expected test, valid or train"),
+    };
+    if part.is_empty() {
+        bail!("the {part_name} part of the run's split is empty");
+    }
+    // Everything known about the users except the part itself.
+    let others: Vec<&Interactions> = [
+        ("train", &prep.train),
+        ("valid", &prep.valid),
+        ("test", &prep.test),
+    ]
+    .into_iter()
+    .filter(|(name, p)| *name != part_name && !p.is_empty())
+    .map(|(_, p)| p)
+    .collect();
+    Ok(match protocol {
+        "full" => RankingTask::full(part, &Interactions::concat(&others), ks)?,
+        "sampled" => {
+            let (n_users, n_items) = (run.ids.users.len(), run.ids.items.len());
+            let stored = dir.join(format!("{part_name}.negative"));
+            let (cases, path) = match negatives {
+                Some(p) => (TestNegatives::read(p, n_users, n_items)?, p.to_path_buf()),
+                None if stored.is_file() => {
+                    (TestNegatives::read(&stored, n_users, n_items)?, stored)
+                }
+                None => {
+                    let k = match &run.config.task {
+                        Task::Implicit(t) => t.eval_negatives,
+                        Task::Rating => ImplicitTask::default().eval_negatives,
+                    };
+                    let mut all = others.clone();
+                    all.push(part);
+                    let seen = UserHistory::new(&Interactions::concat(&all));
+                    let cases = TestNegatives::sample(part, &seen, k, run.config.train.seed)?;
+                    cases.write(&stored)?;
+                    (cases, stored)
+                }
+            };
+            check_cases(&cases, part, part_name, &path)?;
+            RankingTask::sampled(cases, ks).with_context(|| format!("{}", path.display()))?
+        }
+        other => bail!("unknown protocol {other:?}: expected sampled or full"),
+    })
+}
+
+/// `Err` unless the held-out pairs of `cases` are exactly the pairs of `part`.
+fn check_cases(
+    cases: &TestNegatives,
+    part: &Interactions,
+    part_name: &str,
+    path: &Path,
+) -> Result<()> {
+    let pairs: std::collections::HashSet<(u32, u32)> = part
+        .users
+        .iter()
+        .copied()
+        .zip(part.items.iter().copied())
+        .collect();
+    for (line, c) in cases.cases.iter().enumerate() {
+        if !pairs.contains(&(c.user, c.item)) {
+            bail!(
+                "{}:{}: the pair ({},{}) is not in the {part_name} part of the run's split \
+                 (negatives for other data?)",
+                path.display(),
+                line + 1,
+                c.user,
+                c.item
+            );
+        }
+    }
+    if cases.cases.len() != pairs.len() {
+        bail!(
+            "{}: {} held-out pairs, but the {part_name} part has {}",
+            path.display(),
+            cases.cases.len(),
+            pairs.len()
+        );
     }
     Ok(())
 }
@@ -491,6 +827,18 @@ pub struct EvalArgs {
     /// Which part: test (default), valid or train.
     #[arg(long, default_value = "test")]
     part: String,
+    /// Rank instead of rating metrics: sampled (each held-out pair among fixed negatives, NCF)
+    /// or full (all items, the user's other known items excluded). Implicit runs default to
+    /// their own protocol.
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Cutoffs of the ranking metrics.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
+    k: Vec<usize>,
+    /// Negatives for the sampled protocol, in the NCF `.test.negative` format (default: the
+    /// run's `<part>.negative`, drawn once from its seed).
+    #[arg(long)]
+    negatives: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -498,21 +846,45 @@ pub struct EvalArgs {
 pub fn eval(args: EvalArgs) -> Result<()> {
     let run = args.run.load()?;
     let prep = args.run.open_data(&run)?;
-    let part = match args.part.as_str() {
-        "test" => &prep.test,
-        "valid" => &prep.valid,
-        "train" => &prep.train,
-        other => bail!("unknown part {other:?}: expected test, valid or train"),
+    let protocol = args.protocol.clone().or_else(|| match &run.config.task {
+        Task::Implicit(t) => Some(t.protocol.clone()),
+        Task::Rating => None,
+    });
+    if protocol.is_none() && args.negatives.is_some() {
+        bail!("--negatives applies to --protocol sampled");
+    }
+    let m = match &protocol {
+        Some(p) => {
+            let task = ranking_task(
+                &args.run.run,
+                &run,
+                &prep,
+                &args.part,
+                p,
+                &args.k,
+                args.negatives.as_deref(),
+            )?;
+            Metrics::Ranking(task.protocol(), run.rank(&task))
+        }
+        None => {
+            let part = match args.part.as_str() {
+                "test" => &prep.test,
+                "valid" => &prep.valid,
+                "train" => &prep.train,
+                other => bail!("unknown part {other:?}: expected test, valid or train"),
+            };
+            Metrics::Rating(run.evaluate(part))
+        }
     };
-    let m = run.evaluate(part);
     if args.json {
         println!(
             "{}",
-            json!({"run_dir": args.run.run.display().to_string(), "model": run.config.model.family(),
-                   "backend": run.config.backend.to_string(), "part": args.part, "metrics": metrics_json(&m)})
+            json!({"run_dir": args.run.run.display().to_string(), "model": run.config.model.name(),
+                   "backend": run.config.backend.to_string(), "part": args.part,
+                   "protocol": protocol, "metrics": m.json()})
         );
     } else {
-        print_metrics(&args.part, &m);
+        m.print(&args.part);
     }
     Ok(())
 }

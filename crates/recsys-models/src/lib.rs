@@ -32,6 +32,4 @@ pub use mf::{Mf, MfConfig, MfOutput};
 pub use ncf::{Ncf, NcfConfig, NcfInput, NcfKind};
 pub use recommender_net::{RecommenderNet, RecommenderNetConfig};
 pub use regressor::{DenseBlock, Regressor, RegressorConfig};
-pub use traits::{
-    ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer, pairwise_loss,
-};
+pub use traits::{ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer, pairwise_loss};

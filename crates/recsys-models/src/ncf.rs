@@ -255,10 +255,7 @@ impl NcfConfig {
                 (p / (1.0 - p)).ln()
             }
         };
-        output.bias = Some(Param::from_data(
-            TensorData::new(vec![offset], [1]),
-            device,
-        ));
+        output.bias = Some(Param::from_data(TensorData::new(vec![offset], [1]), device));
         Ok(Ncf {
             gmf_user,
             gmf_item,
@@ -497,7 +494,12 @@ impl Ncf {
 
     /// `λ Σ |dense kernels|²` (towers' projections, MLP and output layers).
     fn kernel_penalty(&self) -> Option<Tensor<1>> {
-        let towers = [&self.gmf_user, &self.gmf_item, &self.mlp_user, &self.mlp_item];
+        let towers = [
+            &self.gmf_user,
+            &self.gmf_item,
+            &self.mlp_user,
+            &self.mlp_item,
+        ];
         let dense = towers
             .into_iter()
             .flatten()
@@ -549,8 +551,8 @@ impl Ncf {
         }
     }
 
-    /// NeuMF from trained GMF and MLP models of the same data and sizes: their vectors and layers,
-    /// and the output layer `[α h_G ; (1 - α) h_M]`, bias `α b_G + (1 - α) b_M`.
+    /// NeuMF from trained GMF and MLP models of the same data and sizes, on this model's device:
+    /// their vectors and layers (moved, as they are), and the output layer `[α h_G ; (1 - α) h_M]`, bias `α b_G + (1 - α) b_M`.
     pub fn from_pretrained(self, gmf: Ncf, mlp: Ncf, alpha: f32) -> Result<Ncf> {
         let bad = |m: String| Err(ModelError::InvalidConfig(format!("pretrained NeuMF: {m}")));
         if self.kind != NcfKind::Neumf || gmf.kind != NcfKind::Gmf || mlp.kind != NcfKind::Mlp {
@@ -578,10 +580,10 @@ impl Ncf {
                 shape(&self.gmf_user)
             ));
         }
-        let layer_dims =
-            |m: &Ncf| -> Vec<[usize; 2]> { m.mlp.iter().map(|l| l.weight.shape().dims()).collect() };
-        if shape(&mlp.mlp_user) != shape(&self.mlp_user) || layer_dims(&mlp) != layer_dims(&self)
-        {
+        let layer_dims = |m: &Ncf| -> Vec<[usize; 2]> {
+            m.mlp.iter().map(|l| l.weight.shape().dims()).collect()
+        };
+        if shape(&mlp.mlp_user) != shape(&self.mlp_user) || layer_dims(&mlp) != layer_dims(&self) {
             return bad(format!(
                 "the mlp run has vectors {:?} and layers {:?}, this model {:?} and {:?}",
                 shape(&mlp.mlp_user),
@@ -609,13 +611,14 @@ impl Ncf {
         };
         let bias = bias(&gmf).mul_scalar(alpha) + bias(&mlp).mul_scalar(1.0 - alpha);
         let mut out = self;
-        out.gmf_user = gmf.gmf_user.map(|t| t.to_device(&device));
-        out.gmf_item = gmf.gmf_item.map(|t| t.to_device(&device));
-        out.mlp_user = mlp.mlp_user.map(|t| t.to_device(&device));
-        out.mlp_item = mlp.mlp_item.map(|t| t.to_device(&device));
-        out.mlp = mlp.mlp.into_iter().map(|l| l.to_device(&device)).collect();
-        out.output.weight = Param::from_tensor(weight);
-        out.output.bias = Some(Param::from_tensor(bias));
+        out.gmf_user = gmf.gmf_user;
+        out.gmf_item = gmf.gmf_item;
+        out.mlp_user = mlp.mlp_user;
+        out.mlp_item = mlp.mlp_item;
+        out.mlp = mlp.mlp;
+        // Fresh leaves (from data), not nodes of a graph.
+        out.output.weight = Param::from_data(weight.into_data(), &device);
+        out.output.bias = Some(Param::from_data(bias.into_data(), &device));
         Ok(out)
     }
 }
@@ -679,13 +682,10 @@ impl RatingModel for Ncf {
     type Batch = RatingBatch;
 
     fn loss(&self, batch: &RatingBatch) -> ModelLoss {
-        if let Some(out) =
-            pairwise_loss(batch, |u, i| self.logits_with_penalty(u, i, true))
-        {
+        if let Some(out) = pairwise_loss(batch, |u, i| self.logits_with_penalty(u, i, true)) {
             return out;
         }
-        let (z, penalty) =
-            self.logits_with_penalty(batch.users.clone(), batch.items.clone(), true);
+        let (z, penalty) = self.logits_with_penalty(batch.users.clone(), batch.items.clone(), true);
         let loss = match self.output_kind {
             MfOutput::Linear | MfOutput::ScaledSigmoid => {
                 mse(self.to_rating(z), batch.ratings.clone())
@@ -750,7 +750,10 @@ mod tests {
                 assert_eq!(all.len(), 21);
                 for k in 0..3 {
                     let a = all[k * 7 + items[k] as usize];
-                    assert!((pair[k] - a).abs() < 1e-5, "{kind:?} {input:?}: {pair:?} {a}");
+                    assert!(
+                        (pair[k] - a).abs() < 1e-5,
+                        "{kind:?} {input:?}: {pair:?} {a}"
+                    );
                 }
                 assert!(all.iter().all(|p| (0.0..=1.0).contains(p)));
             }
@@ -769,7 +772,10 @@ mod tests {
             .with_inputs(&train());
         // User 1 has one rating (item 2): with it hidden, the user's row is all zeros, so the
         // user's vector is the projection of zeros, whatever the item.
-        let (u, i) = (Tensor::from_ints([1], &device), Tensor::from_ints([2], &device));
+        let (u, i) = (
+            Tensor::from_ints([1], &device),
+            Tensor::from_ints([2], &device),
+        );
         let seen = m.side(u.clone(), true, None).mlp.unwrap();
         let hidden = m.side(u, true, Some(&i)).mlp.unwrap();
         let zeros = m
@@ -781,7 +787,14 @@ mod tests {
             .unwrap()
             .forward(Tensor::<2>::zeros([1, 7], &device));
         assert_eq!(vec1(hidden), vec1(m.act(zeros)));
-        assert_ne!(vec1(seen.clone()), vec1(m.side(Tensor::from_ints([3], &device), true, None).mlp.unwrap()));
+        assert_ne!(
+            vec1(seen.clone()),
+            vec1(
+                m.side(Tensor::from_ints([3], &device), true, None)
+                    .mlp
+                    .unwrap()
+            )
+        );
     }
 
     #[test]
@@ -798,8 +811,14 @@ mod tests {
         let (gmf, mlp) = (base(NcfKind::Gmf), base(NcfKind::Mlp));
         let users = Tensor::<1, Int>::from_ints([0, 3, 4], &device);
         let items = Tensor::<1, Int>::from_ints([1, 6, 2], &device);
-        let zg = vec1(gmf.logits_with_penalty(users.clone(), items.clone(), false).0);
-        let zm = vec1(mlp.logits_with_penalty(users.clone(), items.clone(), false).0);
+        let zg = vec1(
+            gmf.logits_with_penalty(users.clone(), items.clone(), false)
+                .0,
+        );
+        let zm = vec1(
+            mlp.logits_with_penalty(users.clone(), items.clone(), false)
+                .0,
+        );
         let neumf = base(NcfKind::Neumf)
             .from_pretrained(gmf, mlp, 0.25)
             .unwrap();
@@ -835,6 +854,11 @@ mod tests {
         let l = vec1(out.loss)[0];
         assert!((l - std::f32::consts::LN_2).abs() < 0.05, "{l}");
         assert!(vec1(out.penalty.unwrap())[0] > 0.0);
-        assert!(NcfConfig::new(5, 7).with_mlp_layers(vec![7, 2]).init(&device).is_err());
+        assert!(
+            NcfConfig::new(5, 7)
+                .with_mlp_layers(vec![7, 2])
+                .init(&device)
+                .is_err()
+        );
     }
 }

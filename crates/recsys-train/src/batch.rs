@@ -260,7 +260,8 @@ impl<S: BatchSource> Iterator for Batches<'_, S> {
             return None;
         }
         let end = (self.pos + self.batch_size).min(self.order.len());
-        let batch = self.data
+        let batch = self
+            .data
             .batch(&self.order[self.pos..end], self.epoch, &self.device);
         let n = end - self.pos;
         self.pos = end;
@@ -324,9 +325,8 @@ mod implicit_tests {
     #[test]
     fn negatives_are_unseen_seeded_and_resampled_per_epoch() {
         // User 0 saw items 0..3 of 6, user 1 item 5.
-        let train =
-            Interactions::new(vec![0, 0, 0, 1], vec![0, 1, 2, 5], vec![4.0; 4], None, 2, 6)
-                .unwrap();
+        let train = Interactions::new(vec![0, 0, 0, 1], vec![0, 1, 2, 5], vec![4.0; 4], None, 2, 6)
+            .unwrap();
         let device = Device::flex();
         let src = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 3 }, 9).unwrap();
         assert_eq!(src.len(), 16);
@@ -354,7 +354,10 @@ mod implicit_tests {
         assert!(neg[..3].iter().all(|&n| n >= 3) && neg[3] != 5, "{neg:?}");
         // More negatives than user 0 has unseen items.
         let err = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 4 }, 1).unwrap_err();
-        assert!(err.to_string().contains("3 unseen items, fewer than the 4"), "{err}");
+        assert!(
+            err.to_string().contains("3 unseen items, fewer than the 4"),
+            "{err}"
+        );
     }
 }
 

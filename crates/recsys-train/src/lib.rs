@@ -29,16 +29,16 @@ pub mod run_dir;
 pub mod topk;
 pub mod trainer;
 
+pub use batch::{ImplicitLoss, ImplicitPairs};
 pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
 pub use error::{Result, TrainError};
-pub use batch::{ImplicitLoss, ImplicitPairs};
 pub use metrics::{Metric, RankMetric, RatingMetrics};
-pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig};
+pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
 pub use run::{
     AnyModel, ImplicitTask, LoadedRun, ModelConfig, NcfRun, Pretrained, RegressorRun, RunConfig,
-    Task, TrainSummary, check_same_ids, ncf_from_pretrained,
-    load_run, regressor_config_for_mf_run, regressor_from_mf_run, resume_run, train_run,
+    Task, TrainSummary, check_same_ids, load_run, ncf_from_pretrained, regressor_config_for_mf_run,
+    regressor_from_mf_run, resume_run, train_run,
 };
 pub use run_dir::{Checkpoint, RunDir};
 pub use topk::{Scored, Vectors, recommend, similar_items, top_k};

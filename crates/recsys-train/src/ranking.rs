@@ -166,7 +166,11 @@ impl RankingTask {
                 "no held-out pairs to rank (the evaluated part is empty)".into(),
             ));
         }
-        let ks = check_ks(ks, width + 1, "candidates of each held-out pair (1 + negatives)")?;
+        let ks = check_ks(
+            ks,
+            width + 1,
+            "candidates of each held-out pair (1 + negatives)",
+        )?;
         Ok(Self {
             data: RankingData::Sampled(cases),
             ks,
@@ -231,7 +235,11 @@ impl RankingTask {
 const BLOCK_SCORES: usize = 1 << 20;
 
 /// Ranking metrics of `model` (on a plain `device`) under `task`.
-pub fn evaluate_ranking<M: Scorer>(model: &M, task: &RankingTask, device: &Device) -> RankingMetrics {
+pub fn evaluate_ranking<M: Scorer>(
+    model: &M,
+    task: &RankingTask,
+    device: &Device,
+) -> RankingMetrics {
     match &task.data {
         RankingData::Sampled(cases) => sampled(model, cases, &task.ks, device),
         RankingData::Full {
@@ -379,7 +387,14 @@ mod tests {
         close(m.get("mrr@6"), 1.0);
         // No hit in the top 2 of [false, false, true]: every @2 metric is 0, MRR@3 = 1/3.
         let m = list_metrics(&[false, false, true], 1, &[2, 3]);
-        for key in ["hr@2", "ndcg@2", "recall@2", "precision@2", "map@2", "mrr@2"] {
+        for key in [
+            "hr@2",
+            "ndcg@2",
+            "recall@2",
+            "precision@2",
+            "map@2",
+            "mrr@2",
+        ] {
             close(m.get(key), 0.0);
         }
         close(m.get("mrr@3"), 1.0 / 3.0);
@@ -425,11 +440,23 @@ mod tests {
         let cases = TestNegatives {
             cases: vec![
                 // 9 beats all: rank 1.
-                TestCase { user: 0, item: 9, negatives: vec![1, 2, 3] },
+                TestCase {
+                    user: 0,
+                    item: 9,
+                    negatives: vec![1, 2, 3],
+                },
                 // 5 below 7 and 8: rank 3.
-                TestCase { user: 1, item: 5, negatives: vec![7, 8, 0] },
+                TestCase {
+                    user: 1,
+                    item: 5,
+                    negatives: vec![7, 8, 0],
+                },
                 // The held-out item among its negatives is skipped: rank 1 among 2 others.
-                TestCase { user: 2, item: 4, negatives: vec![4, 1, 2] },
+                TestCase {
+                    user: 2,
+                    item: 4,
+                    negatives: vec![4, 1, 2],
+                },
             ],
         };
         let task = RankingTask::sampled(cases, &[1, 2]).unwrap();
@@ -440,15 +467,28 @@ mod tests {
         close(m.get("auc"), (1.0 + 1.0 / 3.0 + 1.0) / 3.0);
         assert_eq!(m.n(), 3);
         // Constant scores: ties rank the held-out item last.
-        let flat = Fixed { table: vec![1.0; 10] };
-        let cases = TestNegatives {
-            cases: vec![TestCase { user: 0, item: 3, negatives: vec![1, 2] }],
+        let flat = Fixed {
+            table: vec![1.0; 10],
         };
-        let m = evaluate_ranking(&flat, &RankingTask::sampled(cases.clone(), &[2]).unwrap(), &device);
+        let cases = TestNegatives {
+            cases: vec![TestCase {
+                user: 0,
+                item: 3,
+                negatives: vec![1, 2],
+            }],
+        };
+        let m = evaluate_ranking(
+            &flat,
+            &RankingTask::sampled(cases.clone(), &[2]).unwrap(),
+            &device,
+        );
         close(m.get("hr@2"), 0.0);
         close(m.get("auc"), 0.5);
         let err = RankingTask::sampled(cases, &[4]).unwrap_err();
-        assert!(err.to_string().contains("K = 4 is larger than the 3"), "{err}");
+        assert!(
+            err.to_string().contains("K = 4 is larger than the 3"),
+            "{err}"
+        );
     }
 
     #[test]

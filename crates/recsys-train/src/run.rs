@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor};
-use recsys_data::{IdMap, Interactions, Vocab};
 use recsys_data::TestNegatives;
+use recsys_data::{IdMap, Interactions, Vocab};
 use recsys_models::{
     AutoRec, AutoRecConfig, Mf, MfConfig, Ncf, NcfConfig, NcfInput, NcfKind, RatingModel,
     RecommenderNet, RecommenderNetConfig, Regressor, RegressorConfig, Scorer,
@@ -15,10 +15,10 @@ use recsys_models::{
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchSource, ImplicitLoss, ImplicitPairs, index_tensor};
-use crate::ranking::{RankingMetrics, RankingTask, evaluate_ranking};
 use crate::device::{BackendKind, device};
 use crate::error::{Result, TrainError};
 use crate::metrics::RatingMetrics;
+use crate::ranking::{RankingMetrics, RankingTask, evaluate_ranking};
 use crate::run_dir::{Checkpoint, RunDir};
 use crate::trainer::{EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, predict};
 
@@ -500,7 +500,9 @@ pub fn ncf_from_pretrained(
     };
     let gmf = load(&pretrained.gmf, NcfKind::Gmf)?;
     let mlp = load(&pretrained.mlp, NcfKind::Mlp)?;
-    Ok(config.init(device)?.from_pretrained(gmf, mlp, config.alpha)?)
+    Ok(config
+        .init(device)?
+        .from_pretrained(gmf, mlp, config.alpha)?)
 }
 
 /// A trained run loaded for inference (weights on a plain, non-autodiff device).

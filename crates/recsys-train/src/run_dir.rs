@@ -259,9 +259,8 @@ impl RunDir {
         }
         let loss_svg = line_chart("training loss", "epoch", &losses);
         write_atomic(&self.path.join(LOSS_PLOT_FILE), loss_svg.as_bytes())?;
-        let valid = series(&|r| {
-            crate::trainer::metric_value(metric, r.valid.as_ref(), r.ranking.as_ref())
-        });
+        let valid =
+            series(&|r| crate::trainer::metric_value(metric, r.valid.as_ref(), r.ranking.as_ref()));
         if !valid.is_empty() {
             let svg = line_chart(
                 &format!("validation {metric}"),

@@ -376,11 +376,11 @@ impl Trainer {
                     &eval_device,
                 )
             });
-            let ranking = self.ranking.as_ref().map(|task| {
-                crate::ranking::evaluate_ranking(&model.valid(), task, &eval_device)
-            });
-            let is_best = match metric_value(cfg.metric, valid_metrics.as_ref(), ranking.as_ref())
-            {
+            let ranking = self
+                .ranking
+                .as_ref()
+                .map(|task| crate::ranking::evaluate_ranking(&model.valid(), task, &eval_device));
+            let is_best = match metric_value(cfg.metric, valid_metrics.as_ref(), ranking.as_ref()) {
                 Some(value) => {
                     let improved = best.is_none()
                         || (cfg.metric.improves(value, best_value)
