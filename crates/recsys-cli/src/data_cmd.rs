@@ -375,6 +375,21 @@ pub(crate) fn split_method(method: &str, valid: &str, test: &str) -> Result<Spli
             valid: size(valid)?,
             test: size(test)?,
         },
+        "per-user" => {
+            let ratio = |s: &str, what: &str| -> Result<f64> {
+                match s.parse::<Size>()? {
+                    Size::Ratio(r) => Ok(r),
+                    Size::Count(0) => Ok(0.0),
+                    Size::Count(c) => {
+                        bail!("a per-user split takes ratios, not the {what} count {c}")
+                    }
+                }
+            };
+            SplitMethod::PerUser {
+                valid: ratio(valid, "validation")?,
+                test: ratio(test, "test")?,
+            }
+        }
         "leave-last-out" => SplitMethod::LeaveLastOut {
             valid: size(valid)? != Size::Count(0),
         },
@@ -382,7 +397,8 @@ pub(crate) fn split_method(method: &str, valid: &str, test: &str) -> Result<Spli
             valid: size(valid)? != Size::Count(0),
         },
         other => bail!(
-            "unknown split method {other:?}: expected random, stratified, user, leave-last-out, leave-one-out or u1..u5"
+            "unknown split method {other:?}: expected random, stratified, user, per-user, leave-last-out, leave-one-out or \
+             u1..u5"
         ),
     })
 }

@@ -15,8 +15,9 @@ use crate::train_cmd::{BackendArgs, backend_override};
 /// How to split the data for training.
 #[derive(Args, Clone)]
 pub struct SplitArgs {
-    /// random, stratified, user, leave-last-out, leave-one-out, or u1..u5 (ML-100K folds; the
-    /// validation part is then carved from the fold's base file).
+    /// random, stratified, user (whole users), per-user (each user's ratings in the ratios),
+    /// leave-last-out, leave-one-out, or u1..u5 (ML-100K folds; the validation part is then
+    /// carved from the fold's base file).
     #[arg(long, default_value = "random")]
     pub split: String,
     /// Validation size: a ratio (0.1) or a count.

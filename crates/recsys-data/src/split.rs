@@ -54,6 +54,9 @@ pub enum SplitMethod {
     Stratified { valid: Size, test: Size },
     /// Whole users per part (the AutoRec notebook).
     ByUser { valid: Size, test: Size },
+    /// Each user's ratings split at random in the given ratios, so every user has the same share
+    /// of their ratings in each part (Microsoft Recommenders' `python_stratified_split`).
+    PerUser { valid: f64, test: f64 },
     /// Each user's latest rating to test, the one before to validation when `valid` (NCF).
     LeaveLastOut { valid: bool },
     /// One rating per user at random to test, another to validation when `valid`.
@@ -102,6 +105,26 @@ pub fn split(data: &Interactions, method: &SplitMethod, seed: u64) -> Result<Spl
                 .iter()
                 .for_each(|&u| user_part[u as usize] = 1);
             data.users.iter().map(|&u| user_part[u as usize]).collect()
+        }
+        SplitMethod::PerUser { valid, test } => {
+            if !(0.0..1.0).contains(valid) || !(0.0..1.0).contains(test) || valid + test >= 1.0 {
+                return Err(DataError::Invalid(format!(
+                    "per-user split ratios must be in [0, 1) and leave room for training, got \
+                     validation {valid} and test {test}"
+                )));
+            }
+            let hist = crate::history::UserRows::new(data);
+            let mut part = vec![0u8; n];
+            for u in 0..data.n_users {
+                let mut rows = hist.rows(u as u32).to_vec();
+                rows.shuffle(&mut rng);
+                let len = rows.len() as f64;
+                let nt = (test * len).round() as usize;
+                let nv = ((valid * len).round() as usize).min(rows.len() - nt);
+                rows[..nt].iter().for_each(|&r| part[r] = 2);
+                rows[nt..nt + nv].iter().for_each(|&r| part[r] = 1);
+            }
+            part
         }
         SplitMethod::LeaveLastOut { valid } => {
             let Some(ts) = data.timestamps.as_ref() else {

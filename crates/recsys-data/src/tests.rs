@@ -577,3 +577,36 @@ fn idmap_round_trip() {
     assert_eq!(back.item("20").unwrap(), 1);
     assert!(back.user("77").unwrap_err().to_string().contains("\"77\""));
 }
+
+#[test]
+fn per_user_split_keeps_each_users_share() {
+    // User u has 4 * (u + 1) ratings.
+    let (mut users, mut items) = (Vec::new(), Vec::new());
+    for u in 0..5u32 {
+        for i in 0..4 * (u + 1) {
+            users.push(u);
+            items.push(i);
+        }
+    }
+    let n = users.len();
+    let data = Interactions::new(users, items, vec![3.0; n], None, 5, 20).unwrap();
+    let method = SplitMethod::PerUser {
+        valid: 0.0,
+        test: 0.25,
+    };
+    let s = split(&data, &method, 7).unwrap();
+    assert_eq!(s.train.len() + s.test.len(), n);
+    assert!(s.valid.is_empty());
+    let (train_counts, test_counts) = (s.train.user_counts(), s.test.user_counts());
+    for u in 0..5 {
+        assert_eq!(test_counts[u], (u + 1) as u32, "user {u}");
+        assert_eq!(train_counts[u], 3 * (u + 1) as u32, "user {u}");
+    }
+    assert_eq!(s, split(&data, &method, 7).unwrap());
+    assert_ne!(s, split(&data, &method, 8).unwrap());
+    let bad = SplitMethod::PerUser {
+        valid: 0.5,
+        test: 0.5,
+    };
+    assert!(split(&data, &bad, 7).is_err());
+}
