@@ -126,6 +126,13 @@ pub struct SourceArgs {
     /// Duplicate (user, item) pairs: error (default), first, last or all.
     #[arg(long, default_value = "error")]
     pub duplicates: String,
+    /// Keep only ratings above this value, as positives of implicit feedback (rating 1 on a
+    /// 0-1 scale): the TensorFlow Recommenders recipe keeps ratings > 3.
+    #[arg(long)]
+    pub positives_above: Option<f32>,
+    /// Key items by title (items sharing a title merge), as TensorFlow Recommenders does.
+    #[arg(long)]
+    pub items_by_title: bool,
 }
 
 impl SourceArgs {
@@ -178,7 +185,17 @@ impl SourceArgs {
     }
 
     pub fn open(&self) -> Result<Dataset> {
-        Ok(open(&self.data, &self.options()?)?)
+        let mut ds = open(&self.data, &self.options()?)?;
+        if let Some(t) = self.positives_above {
+            ds = ds.implicit(t);
+            if ds.interactions.is_empty() {
+                bail!("{}: no rating is above {t}", ds.source);
+            }
+        }
+        if self.items_by_title {
+            ds = ds.items_by_title()?;
+        }
+        Ok(ds)
     }
 }
 

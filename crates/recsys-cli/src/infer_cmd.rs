@@ -35,6 +35,10 @@ pub struct RecommendArgs {
     /// Leave out the items the user rated in the training part.
     #[arg(long)]
     exclude_seen: bool,
+    /// An unknown --user maps to the model's out-of-vocabulary row (two-tower runs trained with
+    /// --oov) instead of failing.
+    #[arg(long)]
+    oov: bool,
     /// How many of the user's highest-rated training items to show next to the recommendations.
     #[arg(long, default_value = "5")]
     top_rated: usize,
@@ -163,16 +167,40 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
     }
 
     let raw_user = args.user.as_deref().expect("clap requires --user");
-    let u = ids
-        .user(raw_user)
-        .with_context(|| format!("user {raw_user:?} is not in the run's id map"))?;
+    let u = match (ids.user(raw_user), args.oov, run.oov_user()) {
+        (Ok(u), _, _) => u,
+        (Err(_), true, Some(oov)) => {
+            eprintln!(
+                "user {raw_user:?} is not in the run's id map: recommending from its \
+                 out-of-vocabulary row"
+            );
+            oov
+        }
+        (Err(e), true, None) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "user {raw_user:?} is not in the run's id map, and this {} run keeps no \
+                     out-of-vocabulary row (train a two-tower with --oov)",
+                    run.config.model.family()
+                )
+            });
+        }
+        (Err(e), false, _) => {
+            return Err(e).with_context(|| format!("user {raw_user:?} is not in the run's id map"));
+        }
+    };
+    // An out-of-vocabulary user has no training items.
+    let (own_items, own_ratings): (&[u32], &[f32]) = if (u as usize) < history.n_users() {
+        (history.items(u), history.ratings(u))
+    } else {
+        (&[], &[])
+    };
     let list = topk::recommend(&run, &[u], k, seen).remove(0);
     // The user's own highest-rated training items (rating desc, then item index).
-    let mut rated: Vec<(u32, f32)> = history
-        .items(u)
+    let mut rated: Vec<(u32, f32)> = own_items
         .iter()
         .copied()
-        .zip(history.ratings(u).iter().copied())
+        .zip(own_ratings.iter().copied())
         .collect();
     rated.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     rated.truncate(args.top_rated);
@@ -193,7 +221,7 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
             "{}",
             json!({"run_dir": args.run.run.display().to_string(),
                    "model": run.config.model.family(), "user": raw_user, "k": k,
-                   "exclude_seen": args.exclude_seen, "n_train_items": history.items(u).len(),
+                   "exclude_seen": args.exclude_seen, "n_train_items": own_items.len(),
                    "recommendations": recs, "top_rated": top})
         );
         return Ok(());

@@ -66,6 +66,12 @@ pub fn prepare(source: &SourceArgs, split: &SplitArgs, seed: u64) -> Result<Prep
     if let Some(f) = &source.format {
         recipe.insert("format".into(), f.clone());
     }
+    if let Some(t) = source.positives_above {
+        recipe.insert("positives_above".into(), t.to_string());
+    }
+    if source.items_by_title {
+        recipe.insert("items_by_title".into(), "true".into());
+    }
     Ok(Prepared {
         dataset,
         train,
@@ -89,6 +95,13 @@ pub fn from_recipe(recipe: &BTreeMap<String, String>) -> Result<(SourceArgs, Spl
         columns: None,
         scale: None,
         duplicates: "error".into(),
+        positives_above: match get("positives_above") {
+            Some(t) => Some(t.parse().map_err(|_| {
+                anyhow::anyhow!("the run's config.toml has positives_above = {t:?}, not a number")
+            })?),
+            None => None,
+        },
+        items_by_title: get("items_by_title").is_some_and(|v| v == "true"),
     };
     let split = SplitArgs {
         split: get("split").unwrap_or_else(|| "random".into()),

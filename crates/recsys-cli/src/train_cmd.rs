@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use recsys_data::{Interactions, TestNegatives, UserHistory};
-use recsys_models::{AutoRecConfig, MfConfig, MfOutput, NcfConfig, NcfKind, RecommenderNetConfig};
+use recsys_models::{
+    AutoRecConfig, MfConfig, MfOutput, NcfConfig, NcfKind, RecommenderNetConfig, TwoTowerConfig,
+};
 use recsys_train::{
     BackendKind, Checkpoint, ImplicitTask, LoadedRun, ModelConfig, NcfRun, RankingMetrics,
     RankingTask, RatingMetrics, RegressorRun, RunConfig, Task, TrainConfig, load_run,
@@ -83,6 +85,15 @@ pub struct TrainArgs {
     /// NeuMF starts from this trained mlp run (with --pretrained-gmf).
     #[arg(long, requires = "pretrained_gmf")]
     pretrained_mlp: Option<PathBuf>,
+    /// Softmax temperature of the two-tower retrieval task.
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Correct the two-tower's in-batch softmax for item popularity (logQ).
+    #[arg(long)]
+    logq: bool,
+    /// Keep an out-of-vocabulary row in the two-tower's tables (unknown ids map to it).
+    #[arg(long)]
+    oov: bool,
     /// A TOML config (the layout of a run's config.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -189,6 +200,7 @@ fn default_model(family: &str, embeddings: Option<&PathBuf>) -> Result<ModelConf
             ModelConfig::RecommenderNet(RecommenderNetConfig::new(1, 1))
         }
         "autorec" => ModelConfig::AutoRec(AutoRecConfig::new(1, 1)),
+        "two-tower" | "two_tower" | "twotower" => ModelConfig::TwoTower(TwoTowerConfig::new(1, 1)),
         "regressor" => {
             let Some(mf_run) = embeddings else {
                 bail!("--model regressor needs --embeddings <an mf run directory>");
@@ -228,6 +240,12 @@ fn model_key(family: &str, flag: &str) -> Result<Vec<&'static str>> {
         ("regressor", "hidden") => return Ok(vec!["model", "regressor", "hidden"]),
         ("regressor", "dropout") => return Ok(vec!["model", "regressor", "dropout"]),
         ("regressor", "l2") => return Ok(vec!["model", "regressor", "l2"]),
+        ("two_tower", "embedding-dim") => "dim",
+        ("two_tower", "hidden") => "hidden",
+        ("two_tower", "l2") => "l2",
+        ("two_tower", "temperature") => "temperature",
+        ("two_tower", "oov") => "oov",
+        ("two_tower", "logq") => "logq",
         ("ncf", flag) => {
             let key = match flag {
                 "embedding-dim" => "gmf_dim",
@@ -367,6 +385,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
             toml::Value::String(base.into()),
         );
     }
+    if let Some(t) = args.temperature {
+        set(&mut table, &model_key(family, "temperature")?, v(t));
+    }
+    for (on, flag) in [(args.logq, "logq"), (args.oov, "oov")] {
+        if on {
+            set(
+                &mut table,
+                &model_key(family, flag)?,
+                toml::Value::Boolean(true),
+            );
+        }
+    }
     if let Some(input) = &args.input {
         let input = match input.as_str() {
             "ids" => "ids",
@@ -396,6 +426,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
             .and_then(|k| k.as_str())
         {
             Some("implicit") => "implicit",
+            // The two-tower model learns from implicit feedback only.
+            _ if family == "two_tower" => "implicit",
             _ => "rating",
         }
     });
@@ -408,24 +440,37 @@ pub fn train(args: TrainArgs) -> Result<()> {
         bail!("--negatives and --protocol apply to --task implicit");
     }
     if implicit {
-        if !matches!(family, "mf" | "recommender_net" | "ncf") {
-            bail!("--task implicit trains mf, recnet, gmf, mlp or neumf, not {model_name}");
+        if !matches!(family, "mf" | "recommender_net" | "ncf" | "two_tower") {
+            bail!(
+                "--task implicit trains mf, recnet, gmf, mlp, neumf or two-tower, not {model_name}"
+            );
         }
         let mut t = match table.get("task") {
             Some(toml::Value::Table(t)) => t.clone(),
             _ => Table::new(),
         };
         t.insert("kind".into(), toml::Value::String("implicit".into()));
-        let known: Table = toml::from_str(&toml::to_string(&ImplicitTask::default())?)?;
+        let defaults = if family == "two_tower" {
+            // The TFRS retrieval task: in-batch softmax, factorized top-K accuracy.
+            ImplicitTask {
+                loss: "softmax".into(),
+                protocol: "factorized".into(),
+                ks: vec![1, 5, 10, 50, 100],
+                ..ImplicitTask::default()
+            }
+        } else {
+            ImplicitTask::default()
+        };
+        let known: Table = toml::from_str(&toml::to_string(&defaults)?)?;
         for (k, v) in known {
             t.entry(k).or_insert(v);
         }
         if let Some(l) = &args.loss {
             match l.as_str() {
-                "bce" | "bpr" => {
+                "bce" | "bpr" | "softmax" => {
                     t.insert("loss".into(), toml::Value::String(l.clone()));
                 }
-                other => bail!("unknown implicit loss {other:?}: expected bce or bpr"),
+                other => bail!("unknown implicit loss {other:?}: expected bce, bpr or softmax"),
             }
         }
         if let Some(n) = args.negatives {
@@ -433,12 +478,20 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
         if let Some(p) = &args.protocol {
             match p.as_str() {
-                "sampled" | "full" => {
+                "sampled" | "full" | "factorized" => {
                     t.insert("protocol".into(), toml::Value::String(p.clone()));
                 }
-                other => bail!("unknown protocol {other:?}: expected sampled or full"),
+                other => {
+                    bail!("unknown protocol {other:?}: expected sampled, full or factorized")
+                }
             }
         }
+        let first_k = t
+            .get("ks")
+            .and_then(|k| k.as_array())
+            .and_then(|k| k.last())
+            .and_then(|k| k.as_integer())
+            .unwrap_or(10);
         table.insert("task".into(), toml::Value::Table(t));
         if args.metric.is_none()
             && !table["train"]
@@ -449,7 +502,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             set(
                 &mut table,
                 &["train", "metric"],
-                toml::Value::String("hr@10".into()),
+                toml::Value::String(format!("hr@{first_k}")),
             );
         }
     }
@@ -500,7 +553,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     } else {
         (ds.scale.0 as f64, ds.scale.1 as f64)
     };
-    if family != "autorec" {
+    if !matches!(family, "autorec" | "two_tower") {
         set(&mut table, &at("rating_max"), v(hi));
     }
     if matches!(family, "mf" | "recommender_net" | "ncf") {
@@ -702,7 +755,8 @@ impl Metrics {
 }
 
 /// The ranking evaluation of `part` (named `part_name`) for `run`: `full` (all items, the
-/// user's other known items excluded) or `sampled` among fixed negatives, read from
+/// user's other known items excluded), `factorized` (all items) or `sampled` among fixed
+/// negatives, read from
 /// `negatives` (an NCF `.test.negative` file), else from `<part>.negative` in the run
 /// directory, else drawn once from the run's seed and stored there.
 pub fn ranking_task(
@@ -735,6 +789,7 @@ pub fn ranking_task(
     .collect();
     Ok(match protocol {
         "full" => RankingTask::full(part, &Interactions::concat(&others), ks)?,
+        "factorized" => RankingTask::factorized(part, ks)?,
         "sampled" => {
             let (n_users, n_items) = (run.ids.users.len(), run.ids.items.len());
             let stored = dir.join(format!("{part_name}.negative"));
@@ -759,7 +814,7 @@ pub fn ranking_task(
             check_cases(&cases, part, part_name, &path)?;
             RankingTask::sampled(cases, ks).with_context(|| format!("{}", path.display()))?
         }
-        other => bail!("unknown protocol {other:?}: expected sampled or full"),
+        other => bail!("unknown protocol {other:?}: expected sampled, full or factorized"),
     })
 }
 
@@ -827,9 +882,10 @@ pub struct EvalArgs {
     /// Which part: test (default), valid or train.
     #[arg(long, default_value = "test")]
     part: String,
-    /// Rank instead of rating metrics: sampled (each held-out pair among fixed negatives, NCF)
-    /// or full (all items, the user's other known items excluded). Implicit runs default to
-    /// their own protocol.
+    /// Rank instead of rating metrics: sampled (each held-out pair among fixed negatives, NCF),
+    /// full (all items, the user's other known items excluded) or factorized (each held-out
+    /// pair among all items: TFRS' top-K accuracy). Implicit runs default to their own
+    /// protocol.
     #[arg(long)]
     protocol: Option<String>,
     /// Cutoffs of the ranking metrics.

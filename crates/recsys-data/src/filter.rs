@@ -90,6 +90,52 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The same ratings with items keyed by title (as the TensorFlow Recommenders tutorial keys
+    /// movies): items that share a title become one item, whose raw id is the title. Fails when
+    /// the data has no titles for every item.
+    pub fn items_by_title(&self) -> Result<Dataset> {
+        let n = self.interactions.n_items;
+        if self.items.len() != n || self.items.iter().any(|i| i.is_none()) {
+            return Err(DataError::Invalid(format!(
+                "{}: items can be keyed by title only when every item has one",
+                self.source
+            )));
+        }
+        let mut index: std::collections::HashMap<&str, u32> = Default::default();
+        let mut titles: Vec<String> = Vec::new();
+        let mut infos = Vec::new();
+        let map: Vec<u32> = self
+            .items
+            .iter()
+            .map(|info| {
+                let info = info.as_ref().expect("checked");
+                *index.entry(info.title.as_str()).or_insert_with(|| {
+                    titles.push(info.title.clone());
+                    infos.push(Some(info.clone()));
+                    (titles.len() - 1) as u32
+                })
+            })
+            .collect();
+        let mut interactions = self.interactions.clone();
+        interactions
+            .items
+            .iter_mut()
+            .for_each(|i| *i = map[*i as usize]);
+        interactions.n_items = titles.len();
+        Ok(Dataset {
+            interactions,
+            ids: IdMap {
+                users: self.ids.users.clone(),
+                items: Vocab::from_raw(titles).expect("distinct titles"),
+            },
+            items: infos,
+            scale: self.scale,
+            source: self.source.clone(),
+        })
+    }
+}
+
 /// Maps old indices to new ones (u32::MAX for dropped) and lists the kept raw ids.
 fn compact(col: &[u32], n: usize, vocab: &Vocab) -> (Vec<u32>, Vec<String>) {
     let present = count(col, n);

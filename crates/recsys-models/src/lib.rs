@@ -9,6 +9,7 @@
 //! - [`recommender_net`]: concatenated embeddings + dense layers ([`RecommenderNet`]).
 //! - [`regressor`]: a dense regressor on frozen MF embeddings ([`Regressor`]).
 //! - [`ncf`]: GMF, MLP and NeuMF ([`Ncf`]), from ids or from rating vectors.
+//! - [`two_tower`]: a two-tower retrieval model with in-batch softmax ([`TwoTower`]).
 //! - [`autorec`]: user- and item-based AutoRec ([`AutoRec`]).
 
 pub use burn;
@@ -23,6 +24,7 @@ pub mod ncf;
 pub mod recommender_net;
 pub mod regressor;
 pub mod traits;
+pub mod two_tower;
 
 pub use autorec::{AutoRec, AutoRecBase, AutoRecConfig, row_batch};
 pub use embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
@@ -33,3 +35,4 @@ pub use ncf::{Ncf, NcfConfig, NcfInput, NcfKind};
 pub use recommender_net::{RecommenderNet, RecommenderNetConfig};
 pub use regressor::{DenseBlock, Regressor, RegressorConfig};
 pub use traits::{ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer, pairwise_loss};
+pub use two_tower::{TwoTower, TwoTowerConfig};

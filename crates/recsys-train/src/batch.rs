@@ -67,6 +67,9 @@ pub enum ImplicitLoss {
     Bce { negatives: usize },
     /// Pairwise: each positive with one sampled unseen item, for the BPR loss.
     Bpr,
+    /// Positives only: the other items of a batch are the negatives (in-batch softmax of the
+    /// two-tower retrieval task).
+    InBatch,
 }
 
 /// Implicit-feedback training examples: the positive `(user, item)` pairs of the training data and
@@ -89,6 +92,7 @@ impl ImplicitPairs {
         let want = match loss {
             ImplicitLoss::Bce { negatives } => negatives,
             ImplicitLoss::Bpr => 1,
+            ImplicitLoss::InBatch => 0,
         };
         for u in 0..seen.n_users() as u32 {
             let n_seen = seen.items(u).len();
@@ -112,7 +116,7 @@ impl ImplicitPairs {
     fn per_positive(&self) -> usize {
         match self.loss {
             ImplicitLoss::Bce { negatives } => 1 + negatives,
-            ImplicitLoss::Bpr => 1,
+            ImplicitLoss::Bpr | ImplicitLoss::InBatch => 1,
         }
     }
 
@@ -160,6 +164,10 @@ impl BatchSource for ImplicitPairs {
                     items.push(self.items[p]);
                     labels.push(1.0);
                     negatives.push(self.negative(u, epoch, r));
+                }
+                ImplicitLoss::InBatch => {
+                    items.push(self.items[p]);
+                    labels.push(1.0);
                 }
                 ImplicitLoss::Bce { .. } if j == 0 => {
                     items.push(self.items[p]);

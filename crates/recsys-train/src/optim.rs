@@ -44,6 +44,9 @@ fn beta_2() -> f32 {
 fn epsilon() -> f32 {
     1e-8
 }
+fn initial_accumulator() -> f32 {
+    0.1
+}
 fn alpha() -> f32 {
     0.99
 }
@@ -82,11 +85,15 @@ pub enum Algorithm {
         #[serde(default = "epsilon")]
         epsilon: f32,
     },
+    /// Adagrad; the squared-gradient accumulator starts at `initial_accumulator` (0.1 as in
+    /// Keras / TensorFlow, whose recommenders tutorials use Adagrad; 0 as in PyTorch).
     Adagrad {
         #[serde(default)]
         lr_decay: f64,
         #[serde(default = "epsilon")]
         epsilon: f32,
+        #[serde(default = "initial_accumulator")]
+        initial_accumulator: f32,
     },
     /// Stochastic gradient descent, with heavy-ball momentum when `momentum > 0`.
     Sgd {
@@ -268,7 +275,25 @@ impl OptimizerConfig {
                 .with_weight_decay(self.decay())
                 .with_grad_clipping(self.clipping())
                 .init(),
-            Algorithm::Adagrad { lr_decay, epsilon } => AdaGradConfig::new()
+            Algorithm::Adagrad {
+                lr_decay,
+                epsilon,
+                initial_accumulator,
+            } if initial_accumulator > 0.0 => {
+                let optim = ModuleOptimizer::from(AccumulatorAdagrad {
+                    lr_decay,
+                    epsilon,
+                    initial_accumulator,
+                    weight_decay: self.weight_decay,
+                });
+                match self.clipping() {
+                    Some(c) => optim.with_grad_clipping(c.init()),
+                    None => optim,
+                }
+            }
+            Algorithm::Adagrad {
+                lr_decay, epsilon, ..
+            } => AdaGradConfig::new()
                 .with_lr_decay(lr_decay)
                 .with_epsilon(epsilon)
                 .with_weight_decay(self.decay())
@@ -369,9 +394,77 @@ impl Optimizer for LazyAdam {
     }
 }
 
+/// Adagrad whose accumulator starts at `initial_accumulator` (Keras' `Adagrad`):
+/// `a ← a + g²`, `θ ← θ - lr_t g / √(a + ε)` with `lr_t = lr / (1 + (t - 1) lr_decay)` and
+/// `g` the gradient plus `weight_decay · θ`.
+#[derive(Debug, Clone)]
+pub struct AccumulatorAdagrad {
+    pub lr_decay: f64,
+    pub epsilon: f32,
+    pub initial_accumulator: f32,
+    pub weight_decay: f32,
+}
+
+impl Optimizer for AccumulatorAdagrad {
+    /// The accumulator is kept in both moments of Burn's adaptive state (one buffer, shared).
+    type State<const D: usize> = AdaptiveMomentumState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let grad = if self.weight_decay > 0.0 {
+            grad + tensor.clone().mul_scalar(self.weight_decay)
+        } else {
+            grad
+        };
+        let (acc, time) = match state {
+            Some(s) => (s.moment_2, s.time),
+            None => (grad.ones_like().mul_scalar(self.initial_accumulator), 0),
+        };
+        let acc = acc + grad.clone().square();
+        let time = time + 1;
+        let lr = lr / (1.0 + (time as f64 - 1.0) * self.lr_decay);
+        let delta = grad
+            .mul_scalar(lr as f32)
+            .div(acc.clone().add_scalar(self.epsilon).sqrt());
+        (
+            tensor - delta,
+            Some(AdaptiveMomentumState::new(time, acc.clone(), acc)),
+        )
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.to_device(device)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adagrad_accumulator_starts_at_its_initial_value() {
+        // One parameter 1.0, gradient 0.5 twice, lr 0.1, accumulator from 0.1 (Keras).
+        let device = Device::flex();
+        let o = AccumulatorAdagrad {
+            lr_decay: 0.0,
+            epsilon: 0.0,
+            initial_accumulator: 0.1,
+            weight_decay: 0.0,
+        };
+        let g = || Tensor::<1>::from_floats([0.5], &device);
+        let (p, s) = o.step(0.1, Tensor::from_floats([1.0], &device), g(), None);
+        let (p, _) = o.step(0.1, p, g(), s);
+        let a1 = 0.1f32 + 0.25;
+        let a2 = a1 + 0.25;
+        let want = 1.0 - 0.1 * 0.5 / a1.sqrt() - 0.1 * 0.5 / a2.sqrt();
+        let got = p.into_data().try_into_vec_as::<f32>().unwrap()[0];
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
 
     #[test]
     fn toml_round_trip_and_defaults() {

@@ -11,6 +11,10 @@
 //!   set to `-inf`), and the top max-K is selected on the device, so memory stays at one batch
 //!   of `users × items` scores.
 //!
+//! - **Factorized** (TensorFlow Recommenders' `FactorizedTopK`): each held-out pair's item is
+//!   ranked among all items, nothing excluded; `hr@K` is TFRS' top-K categorical accuracy. The
+//!   rank is counted on the device (`#{items scoring at least the held-out one} - 1`).
+//!
 //! Per list of relevant flags `hit_1..hit_K` in rank order, with `R` relevant items:
 //! `HR@K = [Σ hit > 0]`, `Precision@K = Σ hit / K`, `Recall@K = Σ hit / R`,
 //! `NDCG@K = Σ hit_j / log2(j + 1) / Σ_{j ≤ min(R, K)} 1 / log2(j + 1)`,
@@ -130,6 +134,12 @@ pub enum RankingData {
         seen: Vec<Vec<u32>>,
         n_items: usize,
     },
+    /// Held-out pairs ranked among every item.
+    Factorized {
+        users: Vec<u32>,
+        items: Vec<u32>,
+        n_items: usize,
+    },
 }
 
 /// A ranking evaluation: the data and the list of K.
@@ -223,10 +233,29 @@ impl RankingTask {
         })
     }
 
+    /// The factorized protocol: each pair of `part` ranked among all items.
+    pub fn factorized(part: &Interactions, ks: &[usize]) -> Result<Self> {
+        if part.is_empty() {
+            return Err(TrainError::Config(
+                "no held-out pairs to rank (the evaluated part is empty)".into(),
+            ));
+        }
+        let ks = check_ks(ks, part.n_items, "items of the catalogue")?;
+        Ok(Self {
+            data: RankingData::Factorized {
+                users: part.users.clone(),
+                items: part.items.clone(),
+                n_items: part.n_items,
+            },
+            ks,
+        })
+    }
+
     pub fn protocol(&self) -> &'static str {
         match self.data {
             RankingData::Sampled(_) => "sampled",
             RankingData::Full { .. } => "full",
+            RankingData::Factorized { .. } => "factorized",
         }
     }
 }
@@ -248,7 +277,47 @@ pub fn evaluate_ranking<M: Scorer>(
             seen,
             n_items,
         } => full(model, users, relevant, seen, *n_items, &task.ks, device),
+        RankingData::Factorized {
+            users,
+            items,
+            n_items,
+        } => factorized(model, users, items, *n_items, &task.ks, device),
     }
+}
+
+fn factorized<M: Scorer>(
+    model: &M,
+    users: &[u32],
+    items: &[u32],
+    n_items: usize,
+    ks: &[usize],
+    device: &Device,
+) -> RankingMetrics {
+    let mut sums = Sums::default();
+    let max_k = *ks.last().expect("checked non-empty");
+    let per = (4 * BLOCK_SCORES / n_items.max(1)).max(1);
+    for (u, i) in users.chunks(per).zip(items.chunks(per)) {
+        let b = u.len();
+        let scores = model.score_all(index_tensor(u, device)); // [b, n]
+        let idx = index_tensor(i, device).reshape([b, 1]);
+        let truth = scores.clone().gather(1, idx); // [b, 1]
+        let ranks = scores
+            .greater_equal(truth.expand([b, n_items]))
+            .int()
+            .sum_dim(1)
+            .into_data()
+            .try_into_vec_as::<i64>()
+            .expect("int ranks");
+        for r in ranks {
+            let rank = (r.max(1) - 1) as usize;
+            let mut hits = vec![false; max_k];
+            if rank < max_k {
+                hits[rank] = true;
+            }
+            sums.add_list(&hits, 1, ks);
+        }
+    }
+    sums.finish()
 }
 
 fn sampled<M: Scorer>(
@@ -489,6 +558,26 @@ mod tests {
             err.to_string().contains("K = 4 is larger than the 3"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn factorized_protocol_ranks_among_all_items() {
+        let device = Device::flex();
+        let model = Fixed {
+            table: vec![0.5, 3.0, 2.0, 1.0, 2.0],
+        };
+        // Item 1 is first; item 2 ties with 4 (counted against it): rank 3; item 0 last (5).
+        let part =
+            Interactions::new(vec![0, 1, 1], vec![1, 2, 0], vec![1.0; 3], None, 2, 5).unwrap();
+        let m = evaluate_ranking(
+            &model,
+            &RankingTask::factorized(&part, &[1, 3]).unwrap(),
+            &device,
+        );
+        close(m.get("hr@1"), 1.0 / 3.0);
+        close(m.get("hr@3"), 2.0 / 3.0);
+        close(m.get("mrr@3"), (1.0 + 1.0 / 3.0) / 3.0);
+        assert!(RankingTask::factorized(&part, &[6]).is_err());
     }
 
     #[test]

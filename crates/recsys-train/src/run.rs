@@ -10,7 +10,8 @@ use recsys_data::TestNegatives;
 use recsys_data::{IdMap, Interactions, Vocab};
 use recsys_models::{
     AutoRec, AutoRecConfig, Mf, MfConfig, Ncf, NcfConfig, NcfInput, NcfKind, RatingModel,
-    RecommenderNet, RecommenderNetConfig, Regressor, RegressorConfig, Scorer,
+    RecommenderNet, RecommenderNetConfig, Regressor, RegressorConfig, Scorer, TwoTower,
+    TwoTowerConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,8 @@ pub enum ModelConfig {
     AutoRec(AutoRecConfig),
     /// GMF, MLP or NeuMF, optionally starting from pretrained GMF and MLP runs.
     Ncf(NcfRun),
+    /// A two-tower retrieval model (implicit feedback, in-batch softmax).
+    TwoTower(TwoTowerConfig),
 }
 
 /// The `[model]` table of an NCF model: its settings, and the runs NeuMF starts from.
@@ -66,11 +69,13 @@ pub enum Task {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ImplicitTask {
-    /// `bce` (pointwise, with `negatives` per positive) or `bpr` (pairwise).
+    /// `bce` (pointwise, with `negatives` per positive), `bpr` (pairwise) or `softmax`
+    /// (in-batch softmax: the two-tower retrieval task).
     pub loss: String,
     /// Sampled negatives per positive for `bce`.
     pub negatives: usize,
-    /// Validation protocol: `sampled` (among `eval_negatives` fixed negatives) or `full`.
+    /// Validation protocol: `sampled` (among `eval_negatives` fixed negatives), `full` (all
+    /// items, training items excluded) or `factorized` (all items, nothing excluded: TFRS).
     pub protocol: String,
     /// Negatives per held-out pair in the sampled protocol (NCF: 99).
     pub eval_negatives: usize,
@@ -100,8 +105,9 @@ impl ImplicitTask {
                 negatives: self.negatives,
             }),
             "bpr" => Ok(ImplicitLoss::Bpr),
+            "softmax" => Ok(ImplicitLoss::InBatch),
             other => Err(TrainError::Config(format!(
-                "unknown implicit loss {other:?}: expected bce or bpr"
+                "unknown implicit loss {other:?}: expected bce, bpr or softmax"
             ))),
         }
     }
@@ -122,8 +128,9 @@ impl ImplicitTask {
                 RankingTask::sampled(cases, &self.ks)
             }
             "full" => RankingTask::full(part, train, &self.ks),
+            "factorized" => RankingTask::factorized(part, &self.ks),
             other => Err(TrainError::Config(format!(
-                "unknown protocol {other:?}: expected sampled or full"
+                "unknown protocol {other:?}: expected sampled, full or factorized"
             ))),
         }
     }
@@ -145,6 +152,7 @@ impl ModelConfig {
             ModelConfig::Regressor(_) => "regressor",
             ModelConfig::AutoRec(_) => "autorec",
             ModelConfig::Ncf(_) => "ncf",
+            ModelConfig::TwoTower(_) => "two_tower",
         }
     }
 
@@ -165,6 +173,7 @@ impl ModelConfig {
             ModelConfig::Regressor(c) => AnyModel::Regressor(c.regressor.init(device)?),
             ModelConfig::AutoRec(c) => AnyModel::AutoRec(c.init(device)?),
             ModelConfig::Ncf(c) => AnyModel::Ncf(c.ncf.init(device)?),
+            ModelConfig::TwoTower(c) => AnyModel::TwoTower(c.init(device)?),
         })
     }
 }
@@ -177,6 +186,7 @@ pub enum AnyModel {
     Regressor(Regressor),
     AutoRec(AutoRec),
     Ncf(Ncf),
+    TwoTower(TwoTower),
 }
 
 /// `$body` with `$m` bound to the model inside an [`AnyModel`], whatever its family.
@@ -188,6 +198,7 @@ macro_rules! with_model {
             AnyModel::Regressor($m) => $body,
             AnyModel::AutoRec($m) => $body,
             AnyModel::Ncf($m) => $body,
+            AnyModel::TwoTower($m) => $body,
         }
     };
 }
@@ -421,12 +432,38 @@ fn fit_any(
     }
     if let (Some(_), AnyModel::AutoRec(_) | AnyModel::Regressor(_)) = (&implicit, &model) {
         return Err(TrainError::Config(format!(
-            "implicit feedback trains pair-scoring models (mf, recommender_net, gmf, mlp, neumf), \
-             not {}",
+            "implicit feedback trains pair-scoring models (mf, recommender_net, gmf, mlp, neumf, \
+             two_tower), not {}",
             config.model.family()
         )));
     }
+    let in_batch = matches!(&config.task, Task::Implicit(t) if t.loss == "softmax");
+    match (&model, in_batch) {
+        (AnyModel::TwoTower(_), true) | (_, false) => {}
+        (_, true) => {
+            return Err(TrainError::Config(format!(
+                "the in-batch softmax loss trains the two_tower model, not {}",
+                config.model.family()
+            )));
+        }
+    }
     match model {
+        AnyModel::TwoTower(m) => {
+            let Some(src) = &implicit else {
+                return Err(TrainError::Config(
+                    "two_tower learns from implicit feedback: use the implicit task \
+                     (loss softmax or bpr)"
+                        .into(),
+                ));
+            };
+            if matches!(&config.task, Task::Implicit(t) if t.loss == "bce") {
+                return Err(TrainError::Config(
+                    "two_tower trains with the softmax or bpr loss, not bce".into(),
+                ));
+            }
+            let m = m.with_item_counts(&train.items);
+            fit(&trainer, m, src, None, device, run, resume, adapter)
+        }
         AnyModel::Ncf(m) => {
             if m.input() == NcfInput::RatingVectors && !resume {
                 run.write_train_rows(train)?;
@@ -471,7 +508,7 @@ macro_rules! any_from {
         }
     )*};
 }
-any_from!(Mf, RecommenderNet, Regressor, AutoRec, Ncf);
+any_from!(Mf, RecommenderNet, Regressor, AutoRec, Ncf, TwoTower);
 
 /// The NeuMF model of `config` starting from the best weights of the GMF and MLP runs of
 /// `pretrained`, on `device`. Both runs must be of the same data (`ids`) and of the sizes
@@ -578,6 +615,15 @@ impl LoadedRun {
 
     pub fn n_items(&self) -> usize {
         with_model!(&self.model, m => m.n_items())
+    }
+
+    /// The dense index of the out-of-vocabulary user row (one past the last user), when the model
+    /// keeps one (a two-tower trained with `oov`).
+    pub fn oov_user(&self) -> Option<u32> {
+        match &self.config.model {
+            ModelConfig::TwoTower(c) if c.oov => Some(c.n_users as u32),
+            _ => None,
+        }
     }
 
     /// Ranking metrics under `task`.

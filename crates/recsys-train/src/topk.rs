@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 
 use burn::tensor::Tensor;
 use recsys_data::UserHistory;
+use recsys_models::Retriever;
 
 use crate::error::{Result, TrainError};
 use crate::run::{AnyModel, LoadedRun};
@@ -99,7 +100,19 @@ pub fn recommend(
     let mut out = Vec::with_capacity(users.len());
     for chunk in users.chunks(per) {
         let scores = run.score_all(chunk);
-        let lists: Option<Vec<&[u32]>> = seen.map(|h| chunk.iter().map(|&u| h.items(u)).collect());
+        // A user outside the history (an out-of-vocabulary row) has seen nothing.
+        let lists: Option<Vec<&[u32]>> = seen.map(|h| {
+            chunk
+                .iter()
+                .map(|&u| {
+                    if (u as usize) < h.n_users() {
+                        h.items(u)
+                    } else {
+                        &[]
+                    }
+                })
+                .collect()
+        });
         out.extend(top_k(&scores, n_items, k, lists.as_deref()));
     }
     out
@@ -149,6 +162,11 @@ pub fn embeddings(run: &LoadedRun) -> Result<(Vectors, Vectors)> {
         AnyModel::Ncf(m) => m
             .id_vectors()
             .ok_or_else(|| unsupported(run, "user and item vectors"))?,
+        AnyModel::TwoTower(m) => {
+            let device = m.item_embedding.table().device();
+            let users = Tensor::arange(0..run.ids.users.len() as i64, &device);
+            (m.user_vectors(users), m.item_vectors())
+        }
         AnyModel::AutoRec(_) => return Err(unsupported(run, "user and item vectors")),
     };
     Ok((Vectors::from_tensor(u), Vectors::from_tensor(i)))
@@ -168,6 +186,7 @@ pub fn item_vectors(run: &LoadedRun) -> Result<Vectors> {
                 .ok_or_else(|| unsupported(run, "similar items"))?
                 .1
         }
+        AnyModel::TwoTower(m) => m.item_vectors(),
         AnyModel::AutoRec(_) => return Err(unsupported(run, "similar items")),
     };
     Ok(Vectors::from_tensor(t))
