@@ -257,7 +257,7 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             let mut t = format!(
                 "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. Synthetic MovieLens-shaped data; epoch time is the \
                  median of the epochs after a warm-up epoch.\n\n\
-                 | model | backend | adapter | scale | batch | epoch s | samples/s | peak RSS | valid RMSE |\n\
+                 | model | backend | adapter | scale | batch | epoch s | samples/s | peak RSS | validation |\n\
                  |---|---|---|---|---:|---:|---:|---:|---:|\n",
                 m["cpu"].as_str().unwrap_or(""),
                 m["cores"],
@@ -266,8 +266,13 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
                 r["burn"].as_str().unwrap_or("")
             );
             for x in r["runs"].as_array().into_iter().flatten() {
+                let quality = match (x["valid_rmse"].as_f64(), x["valid_hr@100"].as_f64()) {
+                    (Some(r), _) => format!("RMSE {r:.4}"),
+                    (None, Some(h)) => format!("top-100 {h:.4}"),
+                    _ => String::new(),
+                };
                 t += &format!(
-                    "| {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB | {:.4} |\n",
+                    "| {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB | {} |\n",
                     x["model"].as_str().unwrap_or(""),
                     x["backend"].as_str().unwrap_or(""),
                     x["adapter"].as_str().unwrap_or(""),
@@ -276,7 +281,7 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
                     x["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
                     x["samples_per_s"].as_f64().unwrap_or(f64::NAN),
                     x["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-                    x["valid_rmse"].as_f64().unwrap_or(f64::NAN),
+                    quality,
                 );
             }
             t
@@ -337,10 +342,14 @@ fn bench_model(
     model: &str,
     ds: &recsys_data::Dataset,
     train: &recsys_data::Interactions,
-) -> Result<(recsys_train::ModelConfig, usize)> {
-    use recsys_models::{AutoRecBase, AutoRecConfig, MfConfig, RecommenderNetConfig};
+) -> Result<(recsys_train::ModelConfig, usize, recsys_train::Task)> {
+    use recsys_models::{
+        AutoRecBase, AutoRecConfig, MfConfig, MfOutput, NcfConfig, NcfKind, RecommenderNetConfig,
+        TwoTowerConfig,
+    };
+    use recsys_train::{ImplicitTask, NcfRun, Task};
     let n = &ds.interactions;
-    Ok(match model {
+    let (config, batch) = match model {
         // U-AutoRec, hidden 500, batch 256 rows (the users are the 60,000 most active at 20m).
         "autorec" => (
             recsys_train::ModelConfig::AutoRec(
@@ -367,8 +376,36 @@ fn bench_model(
             ),
             40_960,
         ),
+        // NeuMF: GMF 32 + MLP 64-32-16 on the rated pairs (MSE through a scaled sigmoid; one
+        // pass over the ratings per epoch, no sampled negatives).
+        "neumf" => (
+            recsys_train::ModelConfig::Ncf(NcfRun {
+                ncf: NcfConfig::new(n.n_users, n.n_items)
+                    .with_kind(NcfKind::Neumf)
+                    .with_gmf_dim(32)
+                    .with_mlp_layers(vec![64, 32, 16])
+                    .with_output(MfOutput::ScaledSigmoid)
+                    .with_rating_min(ds.scale.0)
+                    .with_rating_max(ds.scale.1)
+                    .with_global_mean(train.mean_rating() as f32),
+                pretrained: None,
+            }),
+            40_960,
+        ),
+        // Two-tower, dimension 64, in-batch softmax over batches of 4,096 pairs.
+        "twotower" => {
+            let config = TwoTowerConfig::new(n.n_users, n.n_items).with_dim(64);
+            let task = Task::Implicit(ImplicitTask {
+                loss: "softmax".into(),
+                protocol: "factorized".into(),
+                ks: vec![10, 100],
+                ..Default::default()
+            });
+            return Ok((recsys_train::ModelConfig::TwoTower(config), 4_096, task));
+        }
         other => bail!("no bench workload for model {other:?}"),
-    })
+    };
+    Ok((config, batch, Task::Rating))
 }
 
 /// Trains one model and prints what it cost. Runs in its own process so peak RSS is its own.
@@ -389,19 +426,24 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
         },
         42,
     )?;
-    let (model_cfg, batch_size) = bench_model(model, &ds, &split.train)?;
+    let (model_cfg, batch_size, task) = bench_model(model, &ds, &split.train)?;
+    let metric = match task {
+        recsys_train::Task::Rating => recsys_train::Metric::Rmse,
+        recsys_train::Task::Implicit(_) => "hr@100".parse().map_err(anyhow::Error::msg)?,
+    };
     let config = recsys_train::RunConfig {
         model: model_cfg,
         train: recsys_train::TrainConfig {
             epochs: epochs.max(2),
             batch_size,
             patience: None,
+            metric,
             ..Default::default()
         },
         backend,
         device_index: 0,
         rating_scale: [ds.scale.0, ds.scale.1],
-        task: Default::default(),
+        task,
         data: Default::default(),
     };
     let dir = tempfile::tempdir()?;
@@ -437,7 +479,8 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
                "batch_size": batch_size, "train_ratings": split.train.len(), "epochs": summary.history.len(),
                "epoch_seconds": epoch, "first_epoch_seconds": samples / summary.history[0].samples_per_s,
                "samples_per_s": split.train.len() as f64 / epoch, "peak_rss_bytes": peak_kb * 1024,
-               "valid_rmse": last.valid.as_ref().map(|v| v.rmse)})
+               "valid_rmse": last.valid.as_ref().map(|v| v.rmse),
+               "valid_hr@100": last.ranking.as_ref().and_then(|r| r.get("hr@100"))})
     );
     Ok(())
 }

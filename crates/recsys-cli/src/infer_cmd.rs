@@ -300,26 +300,6 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
     Ok(())
 }
 
-/// An NPY v1.0 file of a little-endian `f32` matrix `[n, dim]` (C order).
-pub fn npy_bytes(v: &Vectors) -> Vec<u8> {
-    let dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-        v.n, v.dim
-    );
-    // magic (6) + version (2) + header length (2) + dict + padding + '\n', a multiple of 64.
-    let unpadded = 10 + dict.len() + 1;
-    let pad = (64 - unpadded % 64) % 64;
-    let header = format!("{dict}{}\n", " ".repeat(pad));
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * v.values.len());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for x in &v.values {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out
-}
-
 fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -429,7 +409,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         let mut files = Vec::new();
         if npy {
             for (f, v) in [("users.npy", &users), ("items.npy", &items)] {
-                let bytes = npy_bytes(v);
+                let bytes = v.to_npy();
                 write_file(&tmp.join(f), |w| w.write_all(&bytes))?;
                 files.push(f.to_string());
             }
@@ -487,23 +467,6 @@ pub fn export(args: ExportArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn npy_header_is_padded_to_64() {
-        let v = Vectors {
-            values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
-            n: 3,
-            dim: 2,
-        };
-        let b = npy_bytes(&v);
-        assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
-        let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-        assert_eq!((10 + hlen) % 64, 0);
-        let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-        assert!(header.contains("'shape': (3, 2)") && header.ends_with('\n'));
-        assert_eq!(b.len(), 10 + hlen + 24);
-        assert_eq!(&b[10 + hlen..10 + hlen + 4], &1.0f32.to_le_bytes());
-    }
 
     #[test]
     fn csv_quotes_when_needed() {

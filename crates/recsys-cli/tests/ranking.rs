@@ -256,3 +256,93 @@ fn sanity_checks_print_pass_or_fail() {
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("FAIL: overfit"));
     assert_fails_with(&o, &["could not overfit"]);
 }
+
+#[test]
+fn two_tower_retrieval_recommend_and_oov() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("tt").display().to_string();
+    let v = train(
+        &run,
+        &[
+            "--model",
+            "two-tower",
+            "--positives-above",
+            "3",
+            "--items-by-title",
+            "--split",
+            "random",
+            "--valid",
+            "0.05",
+            "--test",
+            "0.2",
+            "--optimizer",
+            "adagrad",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "1024",
+            "--oov",
+        ],
+    );
+    assert_eq!(v["model"], "two_tower");
+    // TFRS' factorized top-K accuracy at 1, 5, 10, 50, 100; better than chance (100 / items).
+    let top100 = metric(&v, "hr@100");
+    assert!(top100 > 2.0 * 100.0 / 1682.0, "{v}");
+    assert!(metric(&v, "hr@1") <= metric(&v, "hr@5"));
+    let e = json_ok(&recsys(&["eval", "--run", &run, "--k", "1,100", "--json"]));
+    assert_eq!(e["protocol"], "factorized");
+    assert!((metric(&e, "hr@100") - top100).abs() < 1e-12);
+    // Items are titles: recommendations and similar items name them.
+    let r = json_ok(&recsys(&[
+        "recommend",
+        "--run",
+        &run,
+        "--user",
+        "42",
+        "-k",
+        "5",
+        "--json",
+    ]));
+    let recs = r["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), 5);
+    assert_eq!(recs[0]["item"], recs[0]["title"]);
+    let first = recs[0]["item"].as_str().unwrap().to_string();
+    let s = json_ok(&recsys(&[
+        "similar", "--run", &run, "--title", &first, "-k", "3", "--json",
+    ]));
+    assert_eq!(s["similar"].as_array().unwrap().len(), 3, "{s}");
+    assert_eq!(s["item"].as_str(), Some(first.as_str()));
+    // An unknown user: an error, or the out-of-vocabulary row when asked.
+    assert_fails_with(
+        &recsys(&["recommend", "--run", &run, "--user", "no-such-user"]),
+        &["\"no-such-user\""],
+    );
+    let o = recsys(&[
+        "recommend",
+        "--run",
+        &run,
+        "--user",
+        "no-such-user",
+        "--oov",
+        "-k",
+        "3",
+        "--json",
+    ]);
+    let j = json_ok(&o);
+    assert_eq!(j["recommendations"].as_array().unwrap().len(), 3);
+    assert!(stderr(&o).contains("out-of-vocabulary"), "{}", stderr(&o));
+    // A model without such a row says so.
+    let mf = dir.path().join("mf").display().to_string();
+    train(&mf, &["--model", "mf"]);
+    assert_fails_with(
+        &recsys(&["recommend", "--run", &mf, "--user", "no-such-user", "--oov"]),
+        &["keeps no out-of-vocabulary row"],
+    );
+    // The in-batch softmax is the two-tower's loss only.
+    assert_fails_with(
+        &recsys(&[
+            "train", "--model", "gmf", "--task", "implicit", "--loss", "softmax",
+        ]),
+        &["in-batch softmax loss trains the two_tower model"],
+    );
+}

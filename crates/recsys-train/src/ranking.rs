@@ -383,6 +383,57 @@ fn sampled<M: Scorer>(
     out
 }
 
+/// Each of `users`' best `k` items under `model`, selected on the device: all items are scored
+/// at once, `exclude[r]` (when given) is set to `-inf` for row `r`, and the top `k` are taken
+/// with their scores; excluded items never appear (a list is shorter when fewer items are
+/// left). Higher scores first, exact ties by item index (which of several items tied at the
+/// k-th place are kept is the backend's choice, the same on every run).
+pub fn device_top_k<M: Scorer>(
+    model: &M,
+    users: &[u32],
+    k: usize,
+    exclude: Option<&[&[u32]]>,
+    device: &Device,
+) -> Vec<Vec<(u32, f32)>> {
+    let n_items = model.n_items();
+    let b = users.len();
+    let k = k.min(n_items);
+    if b == 0 || k == 0 {
+        return vec![Vec::new(); b];
+    }
+    let mut scores = model.score_all(index_tensor(users, device));
+    if let Some(ex) = exclude {
+        let mut mask = vec![false; b * n_items];
+        for (r, s) in ex.iter().enumerate() {
+            for &i in *s {
+                mask[r * n_items + i as usize] = true;
+            }
+        }
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [b, n_items]), device);
+        scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+    }
+    let (values, idx) = scores.topk_with_indices(k, 1);
+    let values = values
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("float scores");
+    let idx = idx
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .expect("int indices");
+    (0..b)
+        .map(|r| {
+            let mut list: Vec<(u32, f32)> = (0..k)
+                .map(|j| (idx[r * k + j] as u32, values[r * k + j]))
+                .take_while(|&(_, v)| v != f32::NEG_INFINITY)
+                .collect();
+            // Exact ties in item order, whatever order the backend's selection left them in.
+            list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            list
+        })
+        .collect()
+}
+
 fn full<M: Scorer>(
     model: &M,
     users: &[u32],
@@ -396,31 +447,16 @@ fn full<M: Scorer>(
     let max_k = *ks.last().expect("checked non-empty");
     let per = (4 * BLOCK_SCORES / n_items.max(1)).max(1);
     for (start, chunk) in (0..users.len()).step_by(per).zip(users.chunks(per)) {
-        let b = chunk.len();
-        let mut mask = vec![false; b * n_items];
-        for (r, s) in seen[start..start + b].iter().enumerate() {
-            for &i in s {
-                mask[r * n_items + i as usize] = true;
-            }
-        }
-        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [b, n_items]), device);
-        let scores = model
-            .score_all(index_tensor(chunk, device))
-            .mask_fill(mask, f32::NEG_INFINITY);
-        let (values, idx) = scores.topk_with_indices(max_k, 1);
-        let values = values
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("float scores");
-        let idx = idx
-            .into_data()
-            .try_into_vec_as::<i64>()
-            .expect("int indices");
-        for r in 0..b {
+        let exclude: Vec<&[u32]> = seen[start..start + chunk.len()]
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
+        let lists = device_top_k(model, chunk, max_k, Some(&exclude), device);
+        for (r, list) in lists.iter().enumerate() {
             let rel = &relevant[start + r];
-            let hits: Vec<bool> = (0..max_k)
-                .take_while(|&j| values[r * max_k + j] != f32::NEG_INFINITY)
-                .map(|j| rel.binary_search(&(idx[r * max_k + j] as u32)).is_ok())
+            let hits: Vec<bool> = list
+                .iter()
+                .map(|&(i, _)| rel.binary_search(&i).is_ok())
                 .collect();
             sums.add_list(&hits, rel.len(), ks);
         }

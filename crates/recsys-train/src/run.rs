@@ -617,6 +617,17 @@ impl LoadedRun {
         with_model!(&self.model, m => m.n_items())
     }
 
+    /// Each of `users`' best `k` items, selected on the device, skipping `exclude[r]` for row
+    /// `r` when given (see [`device_top_k`](crate::ranking::device_top_k)).
+    pub fn top_k(
+        &self,
+        users: &[u32],
+        k: usize,
+        exclude: Option<&[&[u32]]>,
+    ) -> Vec<Vec<(u32, f32)>> {
+        with_model!(&self.model, m => crate::ranking::device_top_k(m, users, k, exclude, &self.device))
+    }
+
     /// The dense index of the out-of-vocabulary user row (one past the last user), when the model
     /// keeps one (a two-tower trained with `oov`).
     pub fn oov_user(&self) -> Option<u32> {

@@ -3,8 +3,9 @@
 //! by cosine similarity of learned item vectors, and the learned user / item vectors themselves
 //! for export.
 //!
-//! Ranking is deterministic: larger scores first, ties broken by the lower item index; NaN scores
-//! rank below every number.
+//! [`recommend`] selects on the device (larger scores first; exact ties in the backend's order,
+//! the same on every run of a backend). The host-side [`top_k`] is deterministic: larger scores
+//! first, ties broken by the lower item index; NaN scores rank below every number.
 
 use std::cmp::Ordering;
 
@@ -88,7 +89,8 @@ pub fn top_k(
 }
 
 /// Each of `users`' (dense indices) best `k` items under `run`, skipping the items of `seen`
-/// (e.g. the training history) when given. Scores are computed in user batches.
+/// (e.g. the training history) when given. Users go in batches of about 4M scores, each scored
+/// and reduced to its top `k` on the device ([`LoadedRun::top_k`]); only the lists come back.
 pub fn recommend(
     run: &LoadedRun,
     users: &[u32],
@@ -99,7 +101,6 @@ pub fn recommend(
     let per = (BATCH_SCORES / n_items.max(1)).max(1);
     let mut out = Vec::with_capacity(users.len());
     for chunk in users.chunks(per) {
-        let scores = run.score_all(chunk);
         // A user outside the history (an out-of-vocabulary row) has seen nothing.
         let lists: Option<Vec<&[u32]>> = seen.map(|h| {
             chunk
@@ -113,7 +114,7 @@ pub fn recommend(
                 })
                 .collect()
         });
-        out.extend(top_k(&scores, n_items, k, lists.as_deref()));
+        out.extend(run.top_k(chunk, k, lists.as_deref()));
     }
     out
 }
@@ -139,6 +140,27 @@ impl Vectors {
 
     pub fn row(&self, k: usize) -> &[f32] {
         &self.values[k * self.dim..(k + 1) * self.dim]
+    }
+
+    /// The matrix as an NPY v1.0 file: little-endian `f32`, shape `[n, dim]`, C order (what
+    /// `numpy.load` reads).
+    pub fn to_npy(&self) -> Vec<u8> {
+        let dict = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+            self.n, self.dim
+        );
+        // magic (6) + version (2) + header length (2) + dict + padding + '\n', a multiple of 64.
+        let unpadded = 10 + dict.len() + 1;
+        let pad = (64 - unpadded % 64) % 64;
+        let header = format!("{dict}{}\n", " ".repeat(pad));
+        let mut out = Vec::with_capacity(10 + header.len() + 4 * self.values.len());
+        out.extend_from_slice(b"\x93NUMPY\x01\x00");
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        for x in &self.values {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out
     }
 }
 
@@ -224,6 +246,23 @@ pub fn similar_items(items: &Vectors, item: u32, k: usize) -> Vec<Scored> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npy_header_is_padded_to_64() {
+        let v = Vectors {
+            values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            n: 3,
+            dim: 2,
+        };
+        let b = v.to_npy();
+        assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
+        let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+        assert!(header.contains("'shape': (3, 2)") && header.ends_with('\n'));
+        assert_eq!(b.len(), 10 + hlen + 24);
+        assert_eq!(&b[10 + hlen..10 + hlen + 4], &1.0f32.to_le_bytes());
+    }
 
     #[test]
     fn ranks_by_score_then_lower_index() {
