@@ -4,3 +4,4 @@
 mod common;
 mod data;
 mod quality;
+mod ranking_quality;
