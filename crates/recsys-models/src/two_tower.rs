@@ -25,7 +25,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
@@ -224,26 +224,36 @@ impl TwoTower {
     /// - output: `[1]`
     pub fn in_batch_loss(&self, users: Tensor<1, Int>, items: Tensor<1, Int>) -> Tensor<1> {
         let [b] = users.dims();
-        let device = users.device();
         let u = self.users_forward(users);
         let v = self.items_forward(items.clone());
-        let mut logits = u.matmul(v.transpose()).div_scalar(self.temperature); // [b, b]
+        let scale = |t: Tensor<2>| {
+            if self.temperature == 1.0 {
+                t
+            } else {
+                t.div_scalar(self.temperature)
+            }
+        };
+        // The positives' logits, row by row: [b, 1].
+        let mut positive = scale((u.clone() * v.clone()).sum_dim(1));
+        let mut logits = scale(u.matmul(v.transpose())); // [b, b]
         if let Some(log_q) = &self.log_q {
-            let q = log_q.clone().select(0, items.clone()).reshape([1, b]);
-            logits = logits - q;
+            let q = log_q.clone().select(0, items.clone());
+            positive = positive - q.clone().reshape([b, 1]);
+            logits = logits - q.reshape([1, b]);
         }
-        if self.remove_accidental_hits {
+        let lse = if self.remove_accidental_hits {
+            // Every entry whose item is the row's positive item (the diagonal included) leaves
+            // the softmax; the positive itself is added back once: logaddexp(lse_rest, positive).
             let row = items.clone().reshape([b, 1]).expand([b, b]);
             let col = items.reshape([1, b]).expand([b, b]);
-            let same: Tensor<2, Bool> = row.equal(col);
-            let eye = Tensor::<2>::eye(b, &device).bool();
-            let accidental = same.bool_and(eye.bool_not());
-            logits = logits.mask_fill(accidental, -1e9);
-        }
-        let max = logits.clone().max_dim(1).detach(); // [b, 1]
-        let lse = (logits.clone() - max.clone()).exp().sum_dim(1).log() + max;
-        let diag_idx = Tensor::<1, Int>::arange(0..b as i64, &device).reshape([b, 1]);
-        let positive = logits.gather(1, diag_idx);
+            let rest = logits.mask_fill(row.equal(col), -1e9);
+            let max = rest.clone().max_dim(1).max_pair(positive.clone()).detach(); // [b, 1]
+            ((rest - max.clone()).exp().sum_dim(1) + (positive.clone() - max.clone()).exp()).log()
+                + max
+        } else {
+            let max = logits.clone().max_dim(1).detach();
+            (logits - max.clone()).exp().sum_dim(1).log() + max
+        };
         let per_row = (lse - positive).reshape([b]);
         if self.sum_loss {
             per_row.sum()
