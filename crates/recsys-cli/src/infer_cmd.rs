@@ -48,7 +48,7 @@ pub struct RecommendArgs {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("query").required(true).args(["item", "title"])))]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["item", "title", "pairs"])))]
 pub struct SimilarArgs {
     #[command(flatten)]
     run: RunArgs,
@@ -61,6 +61,16 @@ pub struct SimilarArgs {
     /// How many items.
     #[arg(short, long, default_value = "10")]
     k: usize,
+    /// List every pair of items at least --threshold similar (computed in blocks, without the
+    /// full item x item matrix), as CSV to --out or to stdout.
+    #[arg(long, requires = "threshold")]
+    pairs: bool,
+    /// The smallest cosine similarity listed by --pairs.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Where --pairs writes its CSV (default: stdout).
+    #[arg(long, requires = "pairs")]
+    out: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -76,6 +86,10 @@ pub struct ExportArgs {
     /// Output directory (created; must not exist or be empty).
     #[arg(long)]
     out: PathBuf,
+    /// Also write the full score matrix, scores.npy (users x items), for catalogues up to 50
+    /// million scores.
+    #[arg(long)]
+    scores: bool,
     #[arg(long)]
     json: bool,
 }
@@ -264,6 +278,52 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
     let items = topk::item_vectors(&run)?;
     let prep = args.run.open_data(&run)?;
     let ids = &run.ids;
+    if args.pairs {
+        let threshold = args.threshold.expect("clap requires --threshold");
+        if !(-1.0..=1.0).contains(&threshold) {
+            bail!("--threshold {threshold} is not a cosine similarity (between -1 and 1)");
+        }
+        let pairs = topk::similar_pairs(&items, threshold);
+        let write = |w: &mut dyn Write| -> std::io::Result<()> {
+            writeln!(w, "item_a,item_b,similarity,title_a,title_b")?;
+            for &(a, b, sim) in &pairs {
+                writeln!(
+                    w,
+                    "{},{},{sim},{},{}",
+                    csv(ids.items.raw_id(a)),
+                    csv(ids.items.raw_id(b)),
+                    csv(title(&prep, a).unwrap_or("")),
+                    csv(title(&prep, b).unwrap_or(""))
+                )?;
+            }
+            Ok(())
+        };
+        match &args.out {
+            Some(path) => {
+                recsys_data::io::write_atomic_with(path, |w| write(w))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                if args.json {
+                    println!(
+                        "{}",
+                        json!({"run_dir": args.run.run.display().to_string(), "threshold": threshold,
+                               "pairs": pairs.len(), "out": path.display().to_string()})
+                    );
+                } else {
+                    println!(
+                        "{} item pairs with cosine similarity >= {threshold} written to {}",
+                        pairs.len(),
+                        path.display()
+                    );
+                }
+            }
+            None => {
+                let stdout = std::io::stdout();
+                let mut lock = std::io::BufWriter::new(stdout.lock());
+                write(&mut lock).and_then(|_| lock.flush())?;
+            }
+        }
+        return Ok(());
+    }
     let query = match (&args.item, &args.title) {
         (Some(raw), _) => ids
             .item(raw)
@@ -343,6 +403,9 @@ fn write_table(
         Ok(())
     })
 }
+
+/// The largest score matrix `export --scores` writes (200 MB of `f32`).
+const MAX_SCORE_MATRIX: usize = 50_000_000;
 
 pub fn export(args: ExportArgs) -> Result<()> {
     let npy = match args.format.as_str() {
@@ -428,6 +491,24 @@ pub fn export(args: ExportArgs) -> Result<()> {
             vecs(&items),
         )?;
         files.extend(["users.csv".to_string(), "items.csv".to_string()]);
+        if args.scores {
+            let (n_users, n_items) = (ids.users.len(), run.n_items());
+            if n_users * n_items > MAX_SCORE_MATRIX {
+                bail!(
+                    "--scores: {n_users} users x {n_items} items is more than {MAX_SCORE_MATRIX} \
+                     scores; use `recsys recommend --all-users` for top-K lists instead"
+                );
+            }
+            let users_idx: Vec<u32> = (0..n_users as u32).collect();
+            let scores = Vectors {
+                values: run.score_all(&users_idx),
+                n: n_users,
+                dim: n_items,
+            };
+            let bytes = scores.to_npy();
+            write_file(&tmp.join("scores.npy"), |w| w.write_all(&bytes))?;
+            files.push("scores.npy".to_string());
+        }
         if out.exists() {
             std::fs::remove_dir(out)
                 .with_context(|| format!("cannot replace {}", out.display()))?;

@@ -240,6 +240,52 @@ fn similar_returns_k_items_without_the_query() {
     assert_eq!(v["similar"], w["similar"]);
 }
 
+#[test]
+fn similar_pairs_above_a_threshold() {
+    let run = run_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pairs.csv");
+    let o = out.display().to_string();
+    // The item most similar to item 50, and how similar: that pair must be listed.
+    let v = json_ok(&recsys(&[
+        "similar", "--run", run, "--item", "50", "-k", "1", "--json",
+    ]));
+    let (best, sim) = (
+        v["similar"][0]["item"].as_str().unwrap().to_string(),
+        v["similar"][0]["similarity"].as_f64().unwrap(),
+    );
+    let threshold = format!("{}", sim - 1e-4);
+    let p = json_ok(&recsys(&[
+        "similar",
+        "--run",
+        run,
+        "--pairs",
+        "--threshold",
+        &threshold,
+        "--out",
+        &o,
+        "--json",
+    ]));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "item_a,item_b,similarity,title_a,title_b");
+    assert_eq!(lines.len() - 1, p["pairs"].as_u64().unwrap() as usize);
+    let mut last = f64::INFINITY;
+    let mut found = false;
+    for l in &lines[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        let s: f64 = f[2].parse().unwrap();
+        assert!(s >= sim - 1e-4 - 1e-6 && s <= last + 1e-9, "{l}");
+        last = s;
+        found |= (f[0] == "50" && f[1] == best) || (f[1] == "50" && f[0] == best);
+    }
+    assert!(found, "the pair (50, {best}) at {sim} is missing");
+    assert_fails_with(
+        &recsys(&["similar", "--run", run, "--pairs", "--threshold", "2"]),
+        &["not a cosine similarity"],
+    );
+}
+
 /// Shape of an NPY v1.0 file, after checking its header.
 fn npy_shape(path: &Path) -> (usize, usize) {
     let b = std::fs::read(path).unwrap();
@@ -303,6 +349,22 @@ fn export_npy_and_csv() {
     let header = users.lines().next().unwrap();
     assert_eq!(header.split(',').count(), 2 + dim);
     assert_eq!(users.lines().nth(1).unwrap().split(',').count(), 2 + dim);
+    // The full score matrix of a small catalogue.
+    let with_scores = dir.path().join("scores").display().to_string();
+    let v = json_ok(&recsys(&[
+        "export",
+        "--run",
+        run,
+        "--scores",
+        "--out",
+        &with_scores,
+        "--json",
+    ]));
+    assert!(v["files"].to_string().contains("scores.npy"), "{v}");
+    assert_eq!(
+        npy_shape(&Path::new(&with_scores).join("scores.npy")),
+        (943, 1682)
+    );
 }
 
 #[test]

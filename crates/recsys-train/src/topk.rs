@@ -238,6 +238,54 @@ pub fn cosine_to(items: &Vectors, query: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Every pair of items `(a, b)`, `a < b`, whose cosine similarity is at least `threshold`, most
+/// similar first (then by `a`, `b`). Rows are compared in blocks, so memory stays at one block of
+/// similarities (never the `n × n` matrix); zero vectors are similar to nothing.
+pub fn similar_pairs(items: &Vectors, threshold: f32) -> Vec<(u32, u32, f32)> {
+    let (n, d) = (items.n, items.dim);
+    // Unit rows (zero rows stay zero).
+    let mut unit = items.values.clone();
+    for row in unit.chunks_mut(d.max(1)) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+    let block = 256usize;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let starts: Vec<usize> = (0..n).step_by(block).collect();
+    let mut pairs: Vec<(u32, u32, f32)> = std::thread::scope(|scope| {
+        let unit = &unit;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let starts = &starts;
+                scope.spawn(move || {
+                    let mut found = Vec::new();
+                    for &start in starts.iter().skip(t).step_by(threads) {
+                        for a in start..(start + block).min(n) {
+                            let ra = &unit[a * d..(a + 1) * d];
+                            for b in a + 1..n {
+                                let rb = &unit[b * d..(b + 1) * d];
+                                let sim: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+                                if sim >= threshold {
+                                    found.push((a as u32, b as u32, sim));
+                                }
+                            }
+                        }
+                    }
+                    found
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a similarity thread"))
+            .collect()
+    });
+    pairs.sort_by(|x, y| y.2.total_cmp(&x.2).then(x.0.cmp(&y.0)).then(x.1.cmp(&y.1)));
+    pairs
+}
+
 /// The `k` items most similar to `item` by cosine similarity of item vectors, itself excluded.
 pub fn similar_items(items: &Vectors, item: u32, k: usize) -> Vec<Scored> {
     top_k_row(&cosine_to(items, item as usize), k, &[item])
@@ -246,6 +294,25 @@ pub fn similar_items(items: &Vectors, item: u32, k: usize) -> Vec<Scored> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn similar_pairs_above_a_threshold() {
+        // Items 0 and 2 point the same way, 1 is orthogonal, 3 is zero, 4 is close to 0.
+        let v = Vectors {
+            values: vec![1.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.9, 0.1],
+            n: 5,
+            dim: 2,
+        };
+        let pairs = similar_pairs(&v, 0.9);
+        let ids: Vec<(u32, u32)> = pairs.iter().map(|p| (p.0, p.1)).collect();
+        assert_eq!(ids, vec![(0, 2), (0, 4), (2, 4)]);
+        assert!((pairs[0].2 - 1.0).abs() < 1e-6);
+        // Every pair agrees with cosine_to.
+        for (a, b, s) in &pairs {
+            assert!((cosine_to(&v, *a as usize)[*b as usize] - s).abs() < 1e-6);
+        }
+        assert!(similar_pairs(&v, 1.5).is_empty());
+    }
 
     #[test]
     fn npy_header_is_padded_to_64() {
