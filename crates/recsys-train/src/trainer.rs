@@ -724,6 +724,66 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn ncf_and_two_tower_train_alike_on_flex_and_wgpu() {
+        use crate::batch::{ImplicitLoss, ImplicitPairs};
+        use crate::ranking::RankingTask;
+        use burn::module::Module;
+        use recsys_models::{NcfConfig, TwoTowerConfig};
+        if crate::device::wgpu_adapters().is_empty() {
+            eprintln!("ncf_and_two_tower_train_alike_on_flex_and_wgpu skipped: no wgpu adapter");
+            return;
+        }
+        let (train, valid) = synthetic();
+        let flex = device(BackendKind::Flex, 0).unwrap();
+        let wgpu = device(BackendKind::Wgpu, 0).unwrap();
+        let ranking = std::sync::Arc::new(RankingTask::factorized(&valid, &[5]).unwrap());
+        let mut cfg = train_config(4);
+        cfg.metric = "hr@5".parse().unwrap();
+        cfg.optimizer.lr = 0.01;
+        let trainer = Trainer::new(cfg).quiet(true).with_ranking(Some(ranking));
+        // The same starting weights on both devices (`fork` copies them over), the same
+        // batches and negatives: the losses agree up to the order of float sums.
+        fn both<M: RatingModel<Batch = RatingBatch>>(
+            trainer: &Trainer,
+            model: M,
+            src: &ImplicitPairs,
+            flex: &Device,
+            wgpu: &Device,
+        ) -> (Vec<f64>, Vec<f64>) {
+            let on_wgpu = model.clone().fork(wgpu);
+            let losses = |o: TrainOutcome<M>| o.history.iter().map(|r| r.train_loss).collect();
+            let a = trainer.fit_on(model, src, None, flex, None).unwrap();
+            let b = trainer.fit_on(on_wgpu, src, None, wgpu, None).unwrap();
+            (losses(a), losses(b))
+        }
+        let bce = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 2 }, 7).unwrap();
+        let neumf = NcfConfig::new(30, 20)
+            .with_gmf_dim(4)
+            .with_mlp_layers(vec![8, 4])
+            .init(&flex)
+            .unwrap();
+        let softmax = ImplicitPairs::new(&train, ImplicitLoss::InBatch, 7).unwrap();
+        let tower = TwoTowerConfig::new(30, 20)
+            .with_dim(8)
+            .with_hidden(vec![8])
+            .with_sum_loss(false)
+            .init(&flex)
+            .unwrap();
+        for (name, (a, b)) in [
+            ("neumf", both(&trainer, neumf, &bce, &flex, &wgpu)),
+            ("two_tower", both(&trainer, tower, &softmax, &flex, &wgpu)),
+        ] {
+            assert!(a[3] < a[0], "{name} does not learn on flex: {a:?}");
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() <= 1e-3 * x.abs().max(1.0),
+                    "{name}: flex {a:?} vs wgpu {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn wgpu_smoke() {
         let adapters = crate::device::wgpu_adapters();
         if adapters.is_empty() {
