@@ -110,30 +110,22 @@ fn ncf_leave_last_out_on_ml100k() {
     let tmp = tempfile::tempdir().unwrap();
     let task = bce(4, "sampled", &[10]);
     let (gmf_dir, mlp_dir) = (tmp.path().join("gmf"), tmp.path().join("mlp"));
-    let gmf = implicit(
-        &gmf_dir,
-        &ds,
-        ModelConfig::Ncf(NcfRun {
-            ncf: ncf(&ds, NcfKind::Gmf, 16, &[64, 32, 16, 8]),
-            pretrained: None,
-        }),
-        adam(0.001, 20, 256, "hr@10"),
-        task.clone(),
-        &s.train,
-        &s.valid,
-    );
-    let mlp = implicit(
-        &mlp_dir,
-        &ds,
-        ModelConfig::Ncf(NcfRun {
-            ncf: ncf(&ds, NcfKind::Mlp, 16, &[64, 32, 16, 8]),
-            pretrained: None,
-        }),
-        adam(0.001, 20, 256, "hr@10"),
-        task.clone(),
-        &s.train,
-        &s.valid,
-    );
+    let branch = |kind: NcfKind, dir: &Path| {
+        implicit(
+            dir,
+            &ds,
+            ModelConfig::Ncf(NcfRun {
+                ncf: ncf(&ds, kind, 16, &[64, 32, 16, 8]),
+                pretrained: None,
+            }),
+            adam(0.001, 20, 256, "hr@10"),
+            task.clone(),
+            &s.train,
+            &s.valid,
+        )
+    };
+    let gmf = branch(NcfKind::Gmf, &gmf_dir);
+    let mlp = branch(NcfKind::Mlp, &mlp_dir);
     // NeuMF from the pretrained branches (the paper's pre-training, alpha 0.5), small steps.
     let neumf = implicit(
         &tmp.path().join("neumf"),

@@ -51,6 +51,49 @@ pub enum MfOutput {
     Logit,
 }
 
+impl MfOutput {
+    /// The constant of the logit that makes an untrained model predict `mean`: `mean` itself
+    /// for [`MfOutput::Linear`], `logit((mean - min) / (max - min))` for the sigmoid outputs.
+    pub fn offset(self, mean: f32, min: f32, max: f32) -> f32 {
+        match self {
+            MfOutput::Linear => mean,
+            MfOutput::ScaledSigmoid | MfOutput::Logit => {
+                let p = ((mean - min) / (max - min)).clamp(1e-3, 1.0 - 1e-3);
+                (p / (1.0 - p)).ln()
+            }
+        }
+    }
+
+    /// Logits `z` as ratings: `z`, or `min + (max - min) σ(z)`.
+    pub fn to_rating<const D: usize>(self, z: Tensor<D>, min: f32, max: f32) -> Tensor<D> {
+        match self {
+            MfOutput::Linear => z,
+            MfOutput::ScaledSigmoid | MfOutput::Logit => {
+                sigmoid(z).mul_scalar(max - min).add_scalar(min)
+            }
+        }
+    }
+
+    /// The data term of the training loss of logits `z` against `ratings`: MSE of the ratings,
+    /// or for [`MfOutput::Logit`] BCE of the logits against `(r - min) / (max - min)`.
+    ///
+    /// # Shapes
+    /// - `z`, `ratings`: `[batch]`
+    /// - output: `[1]`
+    pub fn loss(self, z: Tensor<1>, ratings: Tensor<1>, min: f32, max: f32) -> Tensor<1> {
+        match self {
+            MfOutput::Linear | MfOutput::ScaledSigmoid => mse(self.to_rating(z, min, max), ratings),
+            MfOutput::Logit => {
+                let target = ratings
+                    .sub_scalar(min)
+                    .div_scalar(max - min)
+                    .clamp(0.0, 1.0);
+                bce_with_logits(z, target)
+            }
+        }
+    }
+}
+
 /// Configuration of [`Mf`].
 #[derive(Config, Debug)]
 pub struct MfConfig {
@@ -130,15 +173,9 @@ impl MfConfig {
                 .with_seed(self.seed.wrapping_mul(4).wrapping_add(salt))
                 .init(device)
         };
-        let offset = match self.output {
-            MfOutput::Linear => self.global_mean,
-            MfOutput::ScaledSigmoid | MfOutput::Logit => {
-                let p = ((self.global_mean - self.rating_min)
-                    / (self.rating_max - self.rating_min))
-                    .clamp(1e-3, 1.0 - 1e-3);
-                (p / (1.0 - p)).ln()
-            }
-        };
+        let offset = self
+            .output
+            .offset(self.global_mean, self.rating_min, self.rating_max);
         Ok(Mf {
             user_embedding: table(self.n_users, self.dim, self.init, 0),
             item_embedding: table(self.n_items, self.dim, self.init, 1),
@@ -292,12 +329,7 @@ impl Mf {
 
     /// Maps logits to ratings per [`MfOutput`].
     pub fn to_rating<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
-        match self.output {
-            MfOutput::Linear => z,
-            MfOutput::ScaledSigmoid | MfOutput::Logit => sigmoid(z)
-                .mul_scalar(self.rating_max - self.rating_min)
-                .add_scalar(self.rating_min),
-        }
+        self.output.to_rating(z, self.rating_min, self.rating_max)
     }
 
     pub fn output(&self) -> MfOutput {
@@ -357,21 +389,9 @@ impl RatingModel for Mf {
             return out;
         }
         let (z, penalty) = self.logits_with_penalty(batch.users.clone(), batch.items.clone());
-        let loss = match self.output {
-            MfOutput::Linear | MfOutput::ScaledSigmoid => {
-                mse(self.to_rating(z), batch.ratings.clone())
-            }
-            MfOutput::Logit => {
-                let span = self.rating_max - self.rating_min;
-                let target = batch
-                    .ratings
-                    .clone()
-                    .sub_scalar(self.rating_min)
-                    .div_scalar(span)
-                    .clamp(0.0, 1.0);
-                bce_with_logits(z, target)
-            }
-        };
+        let loss = self
+            .output
+            .loss(z, batch.ratings.clone(), self.rating_min, self.rating_max);
         ModelLoss { loss, penalty }
     }
 }

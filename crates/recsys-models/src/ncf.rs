@@ -32,7 +32,7 @@ use std::sync::Arc;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::activation::{leaky_relu, sigmoid};
+use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use recsys_data::{Interactions, UserHistory};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,6 @@ use serde::{Deserialize, Serialize};
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::layers::{Activation, kernel_l2};
-use crate::losses::{bce_with_logits, mse};
 use crate::mf::MfOutput;
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairwise_loss};
 
@@ -246,15 +245,9 @@ impl NcfConfig {
             fused += *self.mlp_layers.last().expect("validated");
         }
         let mut output = linear(fused, 1);
-        let offset = match self.output {
-            MfOutput::Linear => self.global_mean,
-            MfOutput::ScaledSigmoid | MfOutput::Logit => {
-                let p = ((self.global_mean - self.rating_min)
-                    / (self.rating_max - self.rating_min))
-                    .clamp(1e-3, 1.0 - 1e-3);
-                (p / (1.0 - p)).ln()
-            }
-        };
+        let offset = self
+            .output
+            .offset(self.global_mean, self.rating_min, self.rating_max);
         output.bias = Some(Param::from_data(TensorData::new(vec![offset], [1]), device));
         Ok(Ncf {
             gmf_user,
@@ -543,12 +536,8 @@ impl Ncf {
     }
 
     fn to_rating<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
-        match self.output_kind {
-            MfOutput::Linear => z,
-            MfOutput::ScaledSigmoid | MfOutput::Logit => sigmoid(z)
-                .mul_scalar(self.rating_max - self.rating_min)
-                .add_scalar(self.rating_min),
-        }
+        self.output_kind
+            .to_rating(z, self.rating_min, self.rating_max)
     }
 
     /// NeuMF from trained GMF and MLP models of the same data and sizes, on this model's device:
@@ -686,21 +675,9 @@ impl RatingModel for Ncf {
             return out;
         }
         let (z, penalty) = self.logits_with_penalty(batch.users.clone(), batch.items.clone(), true);
-        let loss = match self.output_kind {
-            MfOutput::Linear | MfOutput::ScaledSigmoid => {
-                mse(self.to_rating(z), batch.ratings.clone())
-            }
-            MfOutput::Logit => {
-                let span = self.rating_max - self.rating_min;
-                let target = batch
-                    .ratings
-                    .clone()
-                    .sub_scalar(self.rating_min)
-                    .div_scalar(span)
-                    .clamp(0.0, 1.0);
-                bce_with_logits(z, target)
-            }
-        };
+        let loss =
+            self.output_kind
+                .loss(z, batch.ratings.clone(), self.rating_min, self.rating_max);
         ModelLoss { loss, penalty }
     }
 }

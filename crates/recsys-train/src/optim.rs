@@ -222,6 +222,14 @@ impl OptimizerConfig {
         })
     }
 
+    /// `optim` (one of this module's own optimisers) with the configured gradient clipping.
+    fn with_clipping(&self, optim: ModuleOptimizer) -> ModuleOptimizer {
+        match self.clipping() {
+            Some(c) => optim.with_grad_clipping(c.init()),
+            None => optim,
+        }
+    }
+
     /// The Burn optimiser (with weight decay and clipping).
     pub fn init(&self) -> Result<ModuleOptimizer> {
         self.validate()?;
@@ -237,10 +245,7 @@ impl OptimizerConfig {
                     epsilon,
                     weight_decay: self.weight_decay,
                 });
-                match self.clipping() {
-                    Some(c) => optim.with_grad_clipping(c.init()),
-                    None => optim,
-                }
+                self.with_clipping(optim)
             }
             Algorithm::Adam {
                 beta_1,
@@ -286,10 +291,7 @@ impl OptimizerConfig {
                     initial_accumulator,
                     weight_decay: self.weight_decay,
                 });
-                match self.clipping() {
-                    Some(c) => optim.with_grad_clipping(c.init()),
-                    None => optim,
-                }
+                self.with_clipping(optim)
             }
             Algorithm::Adagrad {
                 lr_decay, epsilon, ..
