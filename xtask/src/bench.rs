@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Which suite: load, train or all.
+    /// Which suite: load, train, infer (top-100 for every user) or all.
     #[arg(long, default_value = "load")]
     suite: String,
     /// Synthetic scale for the load suite: 100k, 1m or 20m.
@@ -52,8 +52,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let results = match args.suite.as_str() {
         "load" => load_suite(&args)?,
         "train" => train_suite(&args)?,
-        "all" => json!({"load": load_suite(&args)?, "train": train_suite(&args)?}),
-        other => bail!("unknown suite {other:?}: expected load, train or all"),
+        "infer" => infer_suite(&args)?,
+        "all" => json!({"load": load_suite(&args)?, "train": train_suite(&args)?,
+                        "infer": infer_suite(&args)?}),
+        other => bail!("unknown suite {other:?}: expected load, train, infer or all"),
     };
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -66,6 +68,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "all" => {
                 write_markdown("load", &results["load"])?;
                 write_markdown("train", &results["train"])?;
+                write_markdown("infer", &results["infer"])?;
             }
             s => write_section(args.section.as_deref().unwrap_or(s), s, &results)?,
         }
@@ -286,6 +289,35 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             }
             t
         }
+        "infer" => {
+            let m = &r["machine"];
+            let mut t = format!(
+                "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. Top-100 of every user, rated items \
+                 excluded, selected on the device; the second of two passes.\n\n\
+                 | model | backend | adapter | scale | users | items | seconds | users/s | peak RSS |\n\
+                 |---|---|---|---|---:|---:|---:|---:|---:|\n",
+                m["cpu"].as_str().unwrap_or(""),
+                m["cores"],
+                m["memory_gib"],
+                m["commit"].as_str().unwrap_or(""),
+                r["burn"].as_str().unwrap_or("")
+            );
+            for x in r["runs"].as_array().into_iter().flatten() {
+                t += &format!(
+                    "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB |\n",
+                    x["model"].as_str().unwrap_or(""),
+                    x["backend"].as_str().unwrap_or(""),
+                    x["adapter"].as_str().unwrap_or(""),
+                    x["scale"].as_str().unwrap_or(""),
+                    x["users"],
+                    x["items"],
+                    x["seconds"].as_f64().unwrap_or(f64::NAN),
+                    x["users_per_s"].as_f64().unwrap_or(f64::NAN),
+                    x["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+                );
+            }
+            t
+        }
         _ => return Ok(()),
     };
     let path = Path::new("BENCHMARKS.md");
@@ -305,20 +337,33 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
 
 /// Runs every (model, backend, scale) of the train suite in its own process.
 fn train_suite(args: &BenchArgs) -> Result<Value> {
+    Ok(
+        json!({"suite": "train", "machine": machine(), "burn": "0.22.1",
+              "runs": probe_each(args, "train", &[&args.epochs.to_string()])?}),
+    )
+}
+
+/// Runs every (model, backend, scale) of the infer suite in its own process.
+fn infer_suite(args: &BenchArgs) -> Result<Value> {
+    Ok(
+        json!({"suite": "infer", "machine": machine(), "burn": "0.22.1",
+              "runs": probe_each(args, "infer", &[])?}),
+    )
+}
+
+/// `xtask probe-<what> MODEL BACKEND SCALE EXTRA...` for every combination, each in its own
+/// process; the JSON each prints, or the error it died with.
+fn probe_each(args: &BenchArgs, what: &str, extra: &[&str]) -> Result<Vec<Value>> {
     let exe = std::env::current_exe()?;
     let mut runs = Vec::new();
     for scale in &args.scales {
         for model in &args.models {
             for backend in &args.backends {
-                eprintln!("train: {model} on {backend} at {scale} ...");
+                eprintln!("{what}: {model} on {backend} at {scale} ...");
                 let out = Command::new(&exe)
-                    .args([
-                        "probe-train",
-                        model,
-                        backend,
-                        scale,
-                        &args.epochs.to_string(),
-                    ])
+                    .arg(format!("probe-{what}"))
+                    .args([model, backend, scale])
+                    .args(extra)
                     .output()?;
                 if !out.status.success() {
                     let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -334,7 +379,66 @@ fn train_suite(args: &BenchArgs) -> Result<Value> {
             }
         }
     }
-    Ok(json!({"suite": "train", "machine": machine(), "burn": "0.22.1", "runs": runs}))
+    Ok(runs)
+}
+
+/// Top-100 for every user of a synthetic data set of `scale`, each user's rated items excluded,
+/// from an untrained `model` (the time does not depend on the weights): users in batches of about
+/// 4M scores, each scored and reduced to its top 100 on the device. The first pass warms up
+/// (shader compilation on wgpu); the second is reported.
+pub fn probe_infer(model: &str, backend: &str, scale: &str) -> Result<()> {
+    let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = recsys_data::synth::SynthConfig::preset(scale)?.with_seed(42);
+    let ds = recsys_data::synth::generate(&cfg);
+    let x = &ds.interactions;
+    let device = recsys_train::device(backend, 0)?.without_autodiff();
+    let adapter = recsys_train::adapter_name(&device);
+    let (config, _, _) = bench_model(model, &ds, x)?;
+    let seen = recsys_data::UserHistory::new(x);
+    let users: Vec<u32> = (0..x.n_users as u32).collect();
+    let k = 100.min(x.n_items);
+    let per = (4_000_000 / x.n_items.max(1)).max(1);
+    let pass = |m: &dyn Fn(&[u32], &[&[u32]]) -> usize| -> f64 {
+        let start = std::time::Instant::now();
+        let mut listed = 0usize;
+        for chunk in users.chunks(per) {
+            let exclude: Vec<&[u32]> = chunk.iter().map(|&u| seen.items(u)).collect();
+            listed += m(chunk, &exclude);
+        }
+        assert_eq!(listed, users.len() * k, "every user gets k items");
+        start.elapsed().as_secs_f64()
+    };
+    use recsys_train::ranking::device_top_k;
+    let seconds = match config.init(&device)? {
+        recsys_train::AnyModel::Mf(m) => {
+            let f = |u: &[u32], e: &[&[u32]]| -> usize {
+                device_top_k(&m, u, k, Some(e), &device)
+                    .iter()
+                    .map(Vec::len)
+                    .sum()
+            };
+            pass(&f);
+            pass(&f)
+        }
+        recsys_train::AnyModel::TwoTower(m) => {
+            let f = |u: &[u32], e: &[&[u32]]| -> usize {
+                device_top_k(&m, u, k, Some(e), &device)
+                    .iter()
+                    .map(Vec::len)
+                    .sum()
+            };
+            pass(&f);
+            pass(&f)
+        }
+        _ => bail!("the infer suite measures mf and twotower"),
+    };
+    println!(
+        "{}",
+        json!({"model": model, "backend": backend.to_string(), "adapter": adapter, "scale": scale,
+               "users": x.n_users, "items": x.n_items, "k": k, "seconds": seconds,
+               "users_per_s": x.n_users as f64 / seconds, "peak_rss_bytes": peak_rss_kb() * 1024})
+    );
+    Ok(())
 }
 
 /// The workload of each model in the train suite (the settings of the speed targets).

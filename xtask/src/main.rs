@@ -32,6 +32,13 @@ enum Command {
         scale: String,
         epochs: usize,
     },
+    /// (internal) Time top-100 for every user of one model on one backend and scale; print JSON.
+    #[command(hide = true)]
+    ProbeInfer {
+        model: String,
+        backend: String,
+        scale: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +52,10 @@ fn main() -> anyhow::Result<()> {
             scale,
             epochs,
         } => bench::probe_train(&model, &backend, &scale, epochs),
+        Command::ProbeInfer {
+            model,
+            backend,
+            scale,
+        } => bench::probe_infer(&model, &backend, &scale),
     }
 }

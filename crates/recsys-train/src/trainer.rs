@@ -727,7 +727,6 @@ pub(crate) mod tests {
     fn ncf_and_two_tower_train_alike_on_flex_and_wgpu() {
         use crate::batch::{ImplicitLoss, ImplicitPairs};
         use crate::ranking::RankingTask;
-        use burn::module::Module;
         use recsys_models::{NcfConfig, TwoTowerConfig};
         if crate::device::wgpu_adapters().is_empty() {
             eprintln!("ncf_and_two_tower_train_alike_on_flex_and_wgpu skipped: no wgpu adapter");
