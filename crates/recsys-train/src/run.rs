@@ -773,7 +773,10 @@ mod tests {
             let model = AutoRecConfig::new(30, 20)
                 .with_base(base)
                 .with_hidden(vec![16])
+                // No dropout: tests run concurrently and Burn's CPU generator is process-wide,
+                // so random draws here would depend on the other tests.
                 .with_dropout(0.0)
+                .with_input_dropout(0.0)
                 .with_l2(1.0);
             let mut config = run_config(ModelConfig::AutoRec(model), 60);
             config.train.batch_size = 4;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use recsys_data::Interactions;
 use recsys_models::{AutoRec, RatingBatch, RatingModel};
@@ -332,35 +332,39 @@ impl Trainer {
             let mut penalty_sum = 0.0f64;
             let mut seen = 0usize;
             let mut lr = cfg.optimizer.lr;
+            let mut pending = StepLosses::default();
+            let abandon = |bar: &Option<ProgressBar>| {
+                if let Some(bar) = bar {
+                    bar.abandon();
+                }
+            };
             for (step, (batch, n)) in
                 Batches::new(train, cfg.batch_size, Some((cfg.seed, epoch)), device).enumerate()
             {
                 let out = model.loss(&batch);
                 let total = out.total();
-                let value: f32 = total.clone().into_scalar();
-                if !value.is_finite() {
-                    if let Some(bar) = &bar {
-                        bar.abandon();
-                    }
-                    return Err(TrainError::NonFiniteLoss {
-                        epoch,
-                        step: step + 1,
-                        value,
-                    });
-                }
-                if let Some(p) = out.penalty {
-                    penalty_sum += p.into_scalar::<f32>() as f64 * n as f64;
-                }
+                pending.push(step + 1, total.clone().detach(), out.penalty, n);
                 let grads = GradientsParams::from_grads(total.backward(), &model);
                 let step_lr = sched.step();
                 lr = step_lr.base();
                 model = optim.step(step_lr, model, grads);
-                loss_sum += value as f64 * n as f64;
                 seen += n;
+                if pending.len() >= READBACK_STEPS {
+                    if let Err((step, value)) = pending.flush(&mut loss_sum, &mut penalty_sum) {
+                        abandon(&bar);
+                        return Err(TrainError::NonFiniteLoss { epoch, step, value });
+                    }
+                    if let Some(bar) = &bar {
+                        bar.set_message(format!("loss {:.4}", loss_sum / pending.counted as f64));
+                    }
+                }
                 if let Some(bar) = &bar {
                     bar.inc(1);
-                    bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
                 }
+            }
+            if let Err((step, value)) = pending.flush(&mut loss_sum, &mut penalty_sum) {
+                abandon(&bar);
+                return Err(TrainError::NonFiniteLoss { epoch, step, value });
             }
             let train_seconds = start.elapsed().as_secs_f64();
             if let Some(bar) = &bar {
@@ -464,6 +468,73 @@ pub fn metric_value(
     match metric {
         Metric::Rank(..) => ranking.and_then(|r| r.get(&metric.name())),
         m => rating.and_then(|r| r.get(m)),
+    }
+}
+
+/// Steps between two read-backs of the training loss: a read-back waits for the device, so
+/// reading after every step would stall a GPU once per step.
+const READBACK_STEPS: usize = 32;
+
+/// The losses of the steps since the last read-back, still on the device, read back in one
+/// transfer: summed (weighted by batch size) into the epoch's totals, or the first non-finite
+/// one reported with its step number.
+#[derive(Default)]
+struct StepLosses {
+    steps: Vec<usize>,
+    totals: Vec<Tensor<1>>,
+    penalties: Vec<Tensor<1>>,
+    sizes: Vec<usize>,
+    /// Examples whose losses have been read back so far.
+    counted: usize,
+}
+
+impl StepLosses {
+    fn len(&self) -> usize {
+        self.totals.len()
+    }
+
+    fn push(&mut self, step: usize, total: Tensor<1>, penalty: Option<Tensor<1>>, n: usize) {
+        self.steps.push(step);
+        self.totals.push(total);
+        if let Some(p) = penalty {
+            self.penalties.push(p.detach());
+        }
+        self.sizes.push(n);
+    }
+
+    /// Adds the pending losses to `loss_sum` and `penalty_sum`, or returns the first
+    /// non-finite loss as `(step, value)`.
+    fn flush(&mut self, loss_sum: &mut f64, penalty_sum: &mut f64) -> Result<(), (usize, f32)> {
+        if self.totals.is_empty() {
+            return Ok(());
+        }
+        let read = |t: Vec<Tensor<1>>| -> Vec<f32> {
+            Tensor::cat(t, 0)
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .expect("float losses")
+        };
+        let totals = read(std::mem::take(&mut self.totals));
+        if let Some(k) = totals.iter().position(|v| !v.is_finite()) {
+            return Err((self.steps[k], totals[k]));
+        }
+        if !self.penalties.is_empty() {
+            let penalties = read(std::mem::take(&mut self.penalties));
+            *penalty_sum += penalties
+                .iter()
+                .zip(&self.sizes)
+                .map(|(&p, &n)| p as f64 * n as f64)
+                .sum::<f64>();
+        }
+        *loss_sum += totals
+            .iter()
+            .zip(&self.sizes)
+            .map(|(&v, &n)| v as f64 * n as f64)
+            .sum::<f64>();
+        self.counted += self.sizes.iter().sum::<usize>();
+        self.steps.clear();
+        self.sizes.clear();
+        Ok(())
     }
 }
 
