@@ -40,6 +40,10 @@ pub struct TrainConfig {
     pub min_delta: f64,
     /// Batch size of evaluation and prediction.
     pub eval_batch_size: usize,
+    /// Steps between two read-backs of the training loss (1: after every step). Reading back
+    /// waits for the device; fewer read-backs let a GPU queue work ahead, at the cost of
+    /// noticing a non-finite loss up to this many steps late (the step is still named exactly).
+    pub loss_readback_steps: usize,
     pub optimizer: OptimizerConfig,
 }
 
@@ -53,6 +57,7 @@ impl Default for TrainConfig {
             metric: Metric::Rmse,
             min_delta: 0.0,
             eval_batch_size: 8192,
+            loss_readback_steps: 1,
             optimizer: OptimizerConfig::default(),
         }
     }
@@ -60,9 +65,14 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 || self.eval_batch_size == 0 {
+        if self.epochs == 0
+            || self.batch_size == 0
+            || self.eval_batch_size == 0
+            || self.loss_readback_steps == 0
+        {
             return Err(TrainError::Config(
-                "epochs, batch_size and eval_batch_size must be at least 1".into(),
+                "epochs, batch_size, eval_batch_size and loss_readback_steps must be at least 1"
+                    .into(),
             ));
         }
         if self.patience == Some(0) {
@@ -349,7 +359,7 @@ impl Trainer {
                 lr = step_lr.base();
                 model = optim.step(step_lr, model, grads);
                 seen += n;
-                if pending.len() >= READBACK_STEPS {
+                if pending.len() >= cfg.loss_readback_steps {
                     if let Err((step, value)) = pending.flush(&mut loss_sum, &mut penalty_sum) {
                         abandon(&bar);
                         return Err(TrainError::NonFiniteLoss { epoch, step, value });
@@ -470,10 +480,6 @@ pub fn metric_value(
         m => rating.and_then(|r| r.get(m)),
     }
 }
-
-/// Steps between two read-backs of the training loss: a read-back waits for the device, so
-/// reading after every step would stall a GPU once per step.
-const READBACK_STEPS: usize = 32;
 
 /// The losses of the steps since the last read-back, still on the device, read back in one
 /// transfer: summed (weighted by batch size) into the epoch's totals, or the first non-finite
