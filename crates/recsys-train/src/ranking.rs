@@ -641,4 +641,40 @@ mod tests {
             assert!(RankingTask::full(&test, &train, &bad).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn device_top_k_agrees_on_flex_and_wgpu() {
+        use crate::device::{BackendKind, device, wgpu_adapters};
+        use burn::module::Module;
+        use recsys_models::TwoTowerConfig;
+        if wgpu_adapters().is_empty() {
+            eprintln!("device_top_k_agrees_on_flex_and_wgpu skipped: no wgpu adapter");
+            return;
+        }
+        let flex = device(BackendKind::Flex, 0).unwrap().without_autodiff();
+        let wgpu = device(BackendKind::Wgpu, 0).unwrap().without_autodiff();
+        let model = TwoTowerConfig::new(50, 300)
+            .with_dim(16)
+            .with_init(recsys_models::EmbeddingInit::Normal { std: 1.0 })
+            .init(&flex)
+            .unwrap();
+        let on_wgpu = model.clone().fork(&wgpu);
+        let users: Vec<u32> = (0..50).collect();
+        let seen: Vec<Vec<u32>> = (0..50u32).map(|u| (0..u * 3).collect()).collect();
+        let exclude: Vec<&[u32]> = seen.iter().map(Vec::as_slice).collect();
+        let a = device_top_k(&model, &users, 20, Some(&exclude), &flex);
+        let b = device_top_k(&on_wgpu, &users, 20, Some(&exclude), &wgpu);
+        for (u, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x.len(), 20);
+            assert!(
+                x.iter().all(|(i, _)| *i >= 3 * u as u32),
+                "user {u}: seen item listed"
+            );
+            let ids = |l: &[(u32, f32)]| l.iter().map(|p| p.0).collect::<Vec<_>>();
+            assert_eq!(ids(x), ids(y), "user {u}");
+            for (p, q) in x.iter().zip(y) {
+                assert!((p.1 - q.1).abs() < 1e-3, "user {u}: {p:?} vs {q:?}");
+            }
+        }
+    }
 }
