@@ -26,13 +26,13 @@ use std::sync::Arc;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use recsys_data::{Interactions, UserHistory};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::layers::{Activation, kernel_l1, kernel_l2};
+use crate::layers::{Activation, DenseInit, kernel_l1, kernel_l2, salted, seeded_linear};
 use crate::losses::masked_mse;
 use crate::traits::{ModelLoss, RatingModel, RowBatch, Scorer};
 
@@ -130,10 +130,16 @@ impl AutoRecConfig {
         widths.push(width);
         let layers = widths
             .windows(2)
-            .map(|w| {
-                LinearConfig::new(w[0], w[1])
-                    .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-                    .init(device)
+            .enumerate()
+            .map(|(k, w)| {
+                let seed = salted(self.seed, 100 + k as u64);
+                seeded_linear(
+                    w[0],
+                    w[1],
+                    DenseInit::XavierUniform { gain: 1.0 },
+                    seed,
+                    device,
+                )
             })
             .collect();
         Ok(AutoRec {

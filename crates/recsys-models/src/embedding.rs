@@ -43,7 +43,7 @@ impl EmbeddingInit {
 }
 
 /// `len` draws from N(0, std²) by the Box-Muller transform.
-fn normals(rng: &mut StdRng, len: usize, std: f64) -> Vec<f32> {
+pub(crate) fn normals(rng: &mut StdRng, len: usize, std: f64) -> Vec<f32> {
     let mut out = Vec::with_capacity(len + 1);
     while out.len() < len {
         // u1 in (0, 1] so ln(u1) is finite.

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use recsys_data::{Interactions, UserHistory};
@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{Activation, kernel_l2};
+use crate::layers::{Activation, DenseInit, kernel_l2, salted, seeded_linear};
 use crate::mf::MfOutput;
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairwise_loss};
 
@@ -187,11 +187,11 @@ impl NcfConfig {
     pub fn init(&self, device: &Device) -> Result<Ncf> {
         self.validate()?;
         device.seed(self.seed);
-        let xavier = Initializer::XavierUniform { gain: 1.0 };
+        let layer = std::cell::Cell::new(0u64);
         let linear = |a: usize, b: usize| {
-            LinearConfig::new(a, b)
-                .with_initializer(xavier.clone())
-                .init(device)
+            layer.set(layer.get() + 1);
+            let seed = salted(self.seed, 100 + layer.get());
+            seeded_linear(a, b, DenseInit::XavierUniform { gain: 1.0 }, seed, device)
         };
         let mut salt = 0u64;
         let mut tower = |n_rows: usize, width: usize, dim: usize| {

@@ -12,12 +12,13 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
+use crate::layers::{DenseInit, salted, seeded_linear};
 use crate::losses::mse;
 use crate::traits::{
     ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item, pairwise_loss,
@@ -94,16 +95,12 @@ impl RecommenderNetConfig {
         let mut widths = vec![2 * self.embedding_dim];
         widths.extend(&self.hidden);
         widths.push(1);
-        let he = Initializer::KaimingNormal {
-            gain: 2f64.sqrt(),
-            fan_out_only: false,
-        };
         let layers = widths
             .windows(2)
-            .map(|w| {
-                LinearConfig::new(w[0], w[1])
-                    .with_initializer(he.clone())
-                    .init(device)
+            .enumerate()
+            .map(|(k, w)| {
+                let he = DenseInit::KaimingNormal { gain: 2f64.sqrt() };
+                seeded_linear(w[0], w[1], he, salted(self.seed, 100 + k as u64), device)
             })
             .collect();
         Ok(RecommenderNet {

@@ -22,13 +22,18 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::embedding::{EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::kernel_l2;
+use crate::layers::{DenseInit, kernel_l2, salted, seeded_linear};
+
+/// Burn's default for dense layers (Kaiming uniform with gain 1/sqrt(3)), drawn on the host.
+const BURN_DEFAULT: DenseInit = DenseInit::KaimingUniform {
+    gain: 0.577_350_269_189_625_8,
+};
 use crate::losses::mse;
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item};
 
@@ -92,11 +97,11 @@ impl RegressorConfig {
         };
         let mut blocks = Vec::new();
         let mut width = 2 * self.embedding_dim;
-        for &h in &self.hidden {
+        for (k, &h) in (0u64..).zip(&self.hidden) {
             blocks.push(DenseBlock {
                 norm: BatchNormConfig::new(width).init(device),
                 dropout: DropoutConfig::new(self.dropout).init(),
-                dense: LinearConfig::new(width, h).init(device),
+                dense: seeded_linear(width, h, BURN_DEFAULT, salted(self.seed, 100 + k), device),
             });
             width = h;
         }
@@ -104,7 +109,7 @@ impl RegressorConfig {
             user_embedding: table(self.n_users),
             item_embedding: table(self.n_items),
             blocks,
-            output: LinearConfig::new(width, 1).init(device),
+            output: seeded_linear(width, 1, BURN_DEFAULT, salted(self.seed, 99), device),
             l2: self.l2,
             rating_max: self.rating_max,
         })

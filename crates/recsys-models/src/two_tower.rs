@@ -23,12 +23,13 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
+use crate::layers::{DenseInit, salted, seeded_linear};
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer, pairwise_loss};
 
 /// Configuration of [`TwoTower`]; defaults follow the TFRS tutorial (dimension 32, no dense
@@ -110,23 +111,29 @@ impl TwoTowerConfig {
                 .with_seed(self.seed.wrapping_mul(2).wrapping_add(salt))
                 .init(device)
         };
-        let layers = || -> Vec<Linear> {
+        let layers = |tower: u64| -> Vec<Linear> {
             let mut widths = vec![self.dim];
             widths.extend(&self.hidden);
             widths
                 .windows(2)
-                .map(|w| {
-                    LinearConfig::new(w[0], w[1])
-                        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-                        .init(device)
+                .enumerate()
+                .map(|(k, w)| {
+                    let seed = salted(self.seed, 100 * tower + k as u64);
+                    seeded_linear(
+                        w[0],
+                        w[1],
+                        DenseInit::XavierUniform { gain: 1.0 },
+                        seed,
+                        device,
+                    )
                 })
                 .collect()
         };
         Ok(TwoTower {
             user_embedding: table(self.user_rows(), 0),
             item_embedding: table(self.item_rows(), 1),
-            user_layers: layers(),
-            item_layers: layers(),
+            user_layers: layers(1),
+            item_layers: layers(2),
             temperature: self.temperature,
             remove_accidental_hits: self.remove_accidental_hits,
             sum_loss: self.sum_loss,

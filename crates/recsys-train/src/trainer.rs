@@ -860,6 +860,70 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_model_starts_alike_on_flex_and_wgpu() {
+        use recsys_models::{
+            AutoRecConfig, NcfConfig, NcfKind, RecommenderNetConfig, Scorer, TwoTowerConfig,
+        };
+        if crate::device::wgpu_adapters().is_empty() {
+            eprintln!("every_model_starts_alike_on_flex_and_wgpu skipped: no wgpu adapter");
+            return;
+        }
+        let (train, _) = synthetic();
+        let flex = device(BackendKind::Flex, 0).unwrap().without_autodiff();
+        let wgpu = device(BackendKind::Wgpu, 0).unwrap().without_autodiff();
+        fn scores<M: Scorer>(m: &M, d: &Device) -> Vec<f32> {
+            m.score_all(crate::batch::index_tensor(&[0, 7, 29], d))
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap()
+        }
+        let close = |name: &str, a: Vec<f32>, b: Vec<f32>| {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                    "{name}: {x} vs {y}"
+                );
+            }
+        };
+        let ncf = NcfConfig::new(30, 20)
+            .with_gmf_dim(4)
+            .with_mlp_layers(vec![8, 4]);
+        close(
+            "neumf",
+            scores(&ncf.init(&flex).unwrap(), &flex),
+            scores(&ncf.init(&wgpu).unwrap(), &wgpu),
+        );
+        let ncf = ncf.with_kind(NcfKind::Mlp);
+        close(
+            "mlp",
+            scores(&ncf.init(&flex).unwrap(), &flex),
+            scores(&ncf.init(&wgpu).unwrap(), &wgpu),
+        );
+        let tt = TwoTowerConfig::new(30, 20)
+            .with_dim(8)
+            .with_hidden(vec![8, 4]);
+        close(
+            "two_tower",
+            scores(&tt.init(&flex).unwrap(), &flex),
+            scores(&tt.init(&wgpu).unwrap(), &wgpu),
+        );
+        let rn = RecommenderNetConfig::new(30, 20).with_embedding_dim(8);
+        close(
+            "recnet",
+            scores(&rn.init(&flex).unwrap(), &flex),
+            scores(&rn.init(&wgpu).unwrap(), &wgpu),
+        );
+        let rows = std::sync::Arc::new(recsys_data::UserHistory::by_item(&train));
+        let ar = AutoRecConfig::new(30, 20).with_hidden(vec![8]);
+        close(
+            "autorec",
+            scores(&ar.init(&flex).unwrap().with_inputs(rows.clone()), &flex),
+            scores(&ar.init(&wgpu).unwrap().with_inputs(rows), &wgpu),
+        );
+    }
+
+    #[test]
     fn wgpu_smoke() {
         let adapters = crate::device::wgpu_adapters();
         if adapters.is_empty() {
