@@ -383,8 +383,9 @@ fn probe_each(args: &BenchArgs, what: &str, extra: &[&str]) -> Result<Vec<Value>
 }
 
 /// Top-100 for every user of a synthetic data set of `scale`, each user's rated items excluded,
-/// from an untrained `model` (the time does not depend on the weights): users in batches of about
-/// 4M scores, each scored and reduced to its top 100 on the device. The first pass warms up
+/// from an untrained `model` (the time does not depend on the weights), through
+/// `topk::recommend`: users in batches of about 4M scores, each scored and reduced to its top
+/// 100 on the device. The first pass warms up
 /// (shader compilation on wgpu); the second is reported.
 pub fn probe_infer(model: &str, backend: &str, scale: &str) -> Result<()> {
     let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -393,45 +394,39 @@ pub fn probe_infer(model: &str, backend: &str, scale: &str) -> Result<()> {
     let x = &ds.interactions;
     let device = recsys_train::device(backend, 0)?.without_autodiff();
     let adapter = recsys_train::adapter_name(&device);
-    let (config, _, _) = bench_model(model, &ds, x)?;
+    let (config, _, task) = bench_model(model, &ds, x)?;
+    if matches!(config, recsys_train::ModelConfig::AutoRec(_)) {
+        bail!("the infer suite measures models that score from ids (not autorec)");
+    }
+    // The path of `recsys recommend --all-users`: a loaded run and `topk::recommend`.
+    let run = recsys_train::LoadedRun {
+        model: config.init(&device)?,
+        config: recsys_train::RunConfig {
+            model: config,
+            train: Default::default(),
+            backend,
+            device_index: 0,
+            rating_scale: [ds.scale.0, ds.scale.1],
+            task,
+            data: Default::default(),
+        },
+        ids: ds.ids.clone(),
+        device: device.clone(),
+    };
     let seen = recsys_data::UserHistory::new(x);
     let users: Vec<u32> = (0..x.n_users as u32).collect();
     let k = 100.min(x.n_items);
-    let per = (4_000_000 / x.n_items.max(1)).max(1);
-    let pass = |m: &dyn Fn(&[u32], &[&[u32]]) -> usize| -> f64 {
+    let pass = || -> f64 {
         let start = std::time::Instant::now();
-        let mut listed = 0usize;
-        for chunk in users.chunks(per) {
-            let exclude: Vec<&[u32]> = chunk.iter().map(|&u| seen.items(u)).collect();
-            listed += m(chunk, &exclude);
-        }
-        assert_eq!(listed, users.len() * k, "every user gets k items");
+        let lists = recsys_train::recommend(&run, &users, k, Some(&seen));
+        assert!(
+            lists.iter().all(|l| l.len() == k),
+            "every user gets k items"
+        );
         start.elapsed().as_secs_f64()
     };
-    use recsys_train::ranking::device_top_k;
-    let seconds = match config.init(&device)? {
-        recsys_train::AnyModel::Mf(m) => {
-            let f = |u: &[u32], e: &[&[u32]]| -> usize {
-                device_top_k(&m, u, k, Some(e), &device)
-                    .iter()
-                    .map(Vec::len)
-                    .sum()
-            };
-            pass(&f);
-            pass(&f)
-        }
-        recsys_train::AnyModel::TwoTower(m) => {
-            let f = |u: &[u32], e: &[&[u32]]| -> usize {
-                device_top_k(&m, u, k, Some(e), &device)
-                    .iter()
-                    .map(Vec::len)
-                    .sum()
-            };
-            pass(&f);
-            pass(&f)
-        }
-        _ => bail!("the infer suite measures mf and twotower"),
-    };
+    pass();
+    let seconds = pass();
     println!(
         "{}",
         json!({"model": model, "backend": backend.to_string(), "adapter": adapter, "scale": scale,

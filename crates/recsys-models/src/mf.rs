@@ -486,12 +486,11 @@ mod tests {
     #[test]
     fn penalty_is_returned_only_with_l2() {
         let device = Device::flex();
-        let batch = RatingBatch {
-            users: Tensor::from_ints([0, 1], &device),
-            items: Tensor::from_ints([1, 2], &device),
-            ratings: Tensor::from_floats([4.0, 2.0], &device),
-            negatives: None,
-        };
+        let batch = RatingBatch::pairs(
+            Tensor::from_ints([0, 1], &device),
+            Tensor::from_ints([1, 2], &device),
+            Tensor::from_floats([4.0, 2.0], &device),
+        );
         for config in configs() {
             let model = config.init(&device).unwrap();
             let out = model.loss(&batch);
@@ -504,12 +503,11 @@ mod tests {
     #[test]
     fn bias_l2_has_its_own_weight() {
         let device = Device::flex();
-        let batch = RatingBatch {
-            users: Tensor::from_ints([0, 1], &device),
-            items: Tensor::from_ints([1, 2], &device),
-            ratings: Tensor::from_floats([4.0, 2.0], &device),
-            negatives: None,
-        };
+        let batch = RatingBatch::pairs(
+            Tensor::from_ints([0, 1], &device),
+            Tensor::from_ints([1, 2], &device),
+            Tensor::from_floats([4.0, 2.0], &device),
+        );
         let penalty = |l2: f32, l2_bias: Option<f32>| {
             let mut model = MfConfig::new(3, 3)
                 .with_dim(2)
@@ -564,12 +562,11 @@ mod tests {
             2,
         )
         .unwrap();
-        let batch = RatingBatch {
-            users: Tensor::from_ints([0, 1], &device),
-            items: Tensor::from_ints([0, 1], &device),
-            ratings: Tensor::from_floats([4.0, 2.0], &device),
-            negatives: None,
-        };
+        let batch = RatingBatch::pairs(
+            Tensor::from_ints([0, 1], &device),
+            Tensor::from_ints([0, 1], &device),
+            Tensor::from_floats([4.0, 2.0], &device),
+        );
         let config = MfConfig::new(2, 2)
             .with_dim(2)
             .with_bias(true)

@@ -215,13 +215,29 @@ impl TwoTower {
         tower(&self.item_layers, self.item_embedding.lookup(items))
     }
 
-    fn l2_penalty(&self, users: Tensor<1, Int>, items: Tensor<1, Int>) -> Option<Tensor<1>> {
-        (self.l2 > 0.0).then(|| {
-            let [b] = users.dims();
-            (self.user_embedding.lookup(users).square().sum()
-                + self.item_embedding.lookup(items).square().sum())
-            .mul_scalar(self.l2 / b.max(1) as f32)
-        })
+    /// Both towers' outputs for the pairs `(users[k], items[k])`, and the L2 penalty on the
+    /// embeddings they looked up (each row looked up once).
+    ///
+    /// # Shapes
+    /// - `users`, `items`: `[batch]`
+    /// - output: `[batch, d]`, `[batch, d]`, `[1]`
+    fn pair_vectors(
+        &self,
+        users: Tensor<1, Int>,
+        items: Tensor<1, Int>,
+    ) -> (Tensor<2>, Tensor<2>, Option<Tensor<1>>) {
+        let [b] = users.dims();
+        let eu = self.user_embedding.lookup(users);
+        let ei = self.item_embedding.lookup(items);
+        let penalty = (self.l2 > 0.0).then(|| {
+            (eu.clone().square().sum() + ei.clone().square().sum())
+                .mul_scalar(self.l2 / b.max(1) as f32)
+        });
+        (
+            tower(&self.user_layers, eu),
+            tower(&self.item_layers, ei),
+            penalty,
+        )
     }
 
     /// The in-batch softmax loss of a batch of positive pairs (see the module docs).
@@ -230,9 +246,14 @@ impl TwoTower {
     /// - `users`, `items`: `[batch]`
     /// - output: `[1]`
     pub fn in_batch_loss(&self, users: Tensor<1, Int>, items: Tensor<1, Int>) -> Tensor<1> {
-        let [b] = users.dims();
-        let u = self.users_forward(users);
-        let v = self.items_forward(items.clone());
+        let (u, v, _) = self.pair_vectors(users, items.clone());
+        self.softmax_loss(u, v, items)
+    }
+
+    /// The in-batch softmax loss of the tower outputs `u`, `v` of a batch of positive pairs
+    /// whose items are `items`.
+    fn softmax_loss(&self, u: Tensor<2>, v: Tensor<2>, items: Tensor<1, Int>) -> Tensor<1> {
+        let [b, _] = u.dims();
         let scale = |t: Tensor<2>| {
             if self.temperature == 1.0 {
                 t
@@ -306,14 +327,16 @@ impl RatingModel for TwoTower {
     /// In-batch softmax on the batch's pairs; BPR when the batch has negatives.
     fn loss(&self, batch: &RatingBatch) -> ModelLoss {
         if let Some(out) = pairwise_loss(batch, |u, i| {
-            let p = self.l2_penalty(u.clone(), i.clone());
-            (self.score(u, i), p)
+            let [b] = u.dims();
+            let (u, v, penalty) = self.pair_vectors(u, i);
+            ((u * v).sum_dim(1).reshape([b]), penalty)
         }) {
             return out;
         }
+        let (u, v, penalty) = self.pair_vectors(batch.users.clone(), batch.items.clone());
         ModelLoss {
-            loss: self.in_batch_loss(batch.users.clone(), batch.items.clone()),
-            penalty: self.l2_penalty(batch.users.clone(), batch.items.clone()),
+            loss: self.softmax_loss(u, v, batch.items.clone()),
+            penalty,
         }
     }
 }

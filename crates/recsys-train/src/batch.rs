@@ -213,12 +213,11 @@ pub fn batch_of(data: &Interactions, rows: &[usize], device: &Device) -> RatingB
     let users: Vec<u32> = rows.iter().map(|&r| data.users[r]).collect();
     let items: Vec<u32> = rows.iter().map(|&r| data.items[r]).collect();
     let ratings: Vec<f32> = rows.iter().map(|&r| data.ratings[r]).collect();
-    RatingBatch {
-        users: index_tensor(&users, device),
-        items: index_tensor(&items, device),
-        ratings: float_tensor(&ratings, device),
-        negatives: None,
-    }
+    RatingBatch::pairs(
+        index_tensor(&users, device),
+        index_tensor(&items, device),
+        float_tensor(&ratings, device),
+    )
 }
 
 /// Mini-batches over `data`: shuffled with `(seed, epoch)` when `shuffle` is given, in row order
