@@ -101,6 +101,7 @@ fn implicit_training_and_ranking_evaluation() {
         &recsys(&["eval", "--run", &run, "--negatives", &bad_s]),
         &["bad.negative:1:", "(0,1)", "not in the test part"],
     );
+    let never = dir.path().join("never").display().to_string();
     let mut args = vec![
         "train",
         "--model",
@@ -109,9 +110,13 @@ fn implicit_training_and_ranking_evaluation() {
         "implicit",
         "--negatives",
         "5000",
+        "--out",
+        &never,
     ];
     args.extend_from_slice(&LLO);
     assert_fails_with(&recsys(&args), &["fewer than the 5000 negatives"]);
+    // A configuration error leaves no run directory behind.
+    assert!(!dir.path().join("never").exists());
     assert_fails_with(
         &recsys(&["train", "--model", "autorec", "--task", "implicit"]),
         &["--task implicit trains"],
@@ -341,7 +346,7 @@ fn two_tower_retrieval_recommend_and_oov() {
     // The in-batch softmax is the two-tower's loss only.
     assert_fails_with(
         &recsys(&[
-            "train", "--model", "gmf", "--task", "implicit", "--loss", "softmax",
+            "train", "--model", "gmf", "--task", "implicit", "--loss", "softmax", "--out", &mf,
         ]),
         &["in-batch softmax loss trains the two_tower model"],
     );

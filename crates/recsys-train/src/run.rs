@@ -327,10 +327,11 @@ pub fn train_run(
         }) => AnyModel::Ncf(ncf_from_pretrained(ncf, p, ids, &device)?),
         other => other.init(&device)?,
     };
+    let plan = plan(config, &model, train, valid, quiet)?;
     let run = RunDir::create(dir)?;
     run.write_config(config)?;
     run.write_idmap(ids)?;
-    fit_any(config, model, train, valid, &device, &run, false, quiet)
+    fit_any(model, train, plan, &device, &run, false)
 }
 
 /// Continues the run in `dir` for `extra_epochs` more epochs from its last weights and optimiser
@@ -362,24 +363,64 @@ pub fn resume_run(
     config.train.validate()?;
     let device = device(config.backend, config.device_index)?;
     let model = with_model!(config.model.init(&device)?, m => AnyModel::from(run.load_model(m, Checkpoint::Last)?));
+    let plan = plan(&config, &model, train, valid, quiet)?;
     run.write_config(&config)?;
-    fit_any(&config, model, train, valid, &device, &run, true, quiet)
+    fit_any(model, train, plan, &device, &run, true)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fit_any(
+/// What a run trains on, settled before anything is written: the trainer (with its rating or
+/// ranking validation) and, for implicit feedback, the source of positives and negatives.
+struct Plan<'a> {
+    trainer: Trainer,
+    implicit: Option<ImplicitPairs>,
+    /// Rating validation (none for implicit runs, which validate by ranking).
+    valid: Option<&'a Interactions>,
+}
+
+/// Checks that `model` can learn `config.task` and builds its [`Plan`]; every error of the
+/// configuration surfaces here, before a run directory is created or changed.
+fn plan<'a>(
     config: &RunConfig,
-    model: AnyModel,
+    model: &AnyModel,
     train: &Interactions,
-    valid: Option<&Interactions>,
-    device: &Device,
-    run: &RunDir,
-    resume: bool,
+    valid: Option<&'a Interactions>,
     quiet: bool,
-) -> Result<TrainSummary> {
-    let (ranking, implicit) = match &config.task {
-        Task::Rating => (None, None),
-        Task::Implicit(t) => {
+) -> Result<Plan<'a>> {
+    let implicit = match &config.task {
+        Task::Rating => None,
+        Task::Implicit(t) => Some(t),
+    };
+    let bad = |m: String| Err(TrainError::Config(m));
+    match (model, implicit.map(|t| t.loss.as_str())) {
+        (AnyModel::AutoRec(_) | AnyModel::Regressor(_), Some(_)) => {
+            return bad(format!(
+                "implicit feedback trains pair-scoring models (mf, recommender_net, gmf, mlp, \
+                 neumf, two_tower), not {}",
+                config.model.family()
+            ));
+        }
+        (AnyModel::TwoTower(_), None) => {
+            return bad(
+                "two_tower learns from implicit feedback: use the implicit task \
+                 (loss softmax or bpr)"
+                    .into(),
+            );
+        }
+        (AnyModel::TwoTower(_), Some("bce")) => {
+            return bad("two_tower trains with the softmax or bpr loss, not bce".into());
+        }
+        (AnyModel::TwoTower(_), _) | (_, None) => {}
+        (_, Some("softmax")) => {
+            return bad(format!(
+                "the in-batch softmax loss trains the two_tower model, not {}",
+                config.model.family()
+            ));
+        }
+        _ => {}
+    }
+    let (ranking, implicit) = match implicit {
+        None => (None, None),
+        Some(t) => {
             let loss = t.implicit_loss()?;
             let ranking = match valid.filter(|v| !v.is_empty()) {
                 Some(v) => {
@@ -388,19 +429,34 @@ fn fit_any(
                 }
                 None => None,
             };
-            (ranking, Some(loss))
+            let source = ImplicitPairs::new(train, loss, config.train.seed)?;
+            (ranking, Some(source))
         }
     };
-    // Implicit runs validate by ranking only.
-    let valid = if implicit.is_some() { None } else { valid };
     let trainer = Trainer::new(config.train.clone())
         .with_rating_scale((config.rating_scale[0], config.rating_scale[1]))
         .with_ranking(ranking)
         .quiet(quiet);
-    let implicit = match implicit {
-        Some(loss) => Some(ImplicitPairs::new(train, loss, config.train.seed)?),
-        None => None,
-    };
+    Ok(Plan {
+        trainer,
+        valid: if implicit.is_some() { None } else { valid },
+        implicit,
+    })
+}
+
+fn fit_any(
+    model: AnyModel,
+    train: &Interactions,
+    plan: Plan<'_>,
+    device: &Device,
+    run: &RunDir,
+    resume: bool,
+) -> Result<TrainSummary> {
+    let Plan {
+        trainer,
+        implicit,
+        valid,
+    } = plan;
     let adapter = crate::device::adapter_name(device);
     fn summary<M>(o: TrainOutcome<M>, adapter: String) -> TrainSummary {
         TrainSummary {
@@ -430,37 +486,9 @@ fn fit_any(
         };
         Ok(summary(o, adapter))
     }
-    if let (Some(_), AnyModel::AutoRec(_) | AnyModel::Regressor(_)) = (&implicit, &model) {
-        return Err(TrainError::Config(format!(
-            "implicit feedback trains pair-scoring models (mf, recommender_net, gmf, mlp, neumf, \
-             two_tower), not {}",
-            config.model.family()
-        )));
-    }
-    let in_batch = matches!(&config.task, Task::Implicit(t) if t.loss == "softmax");
-    match (&model, in_batch) {
-        (AnyModel::TwoTower(_), true) | (_, false) => {}
-        (_, true) => {
-            return Err(TrainError::Config(format!(
-                "the in-batch softmax loss trains the two_tower model, not {}",
-                config.model.family()
-            )));
-        }
-    }
     match model {
         AnyModel::TwoTower(m) => {
-            let Some(src) = &implicit else {
-                return Err(TrainError::Config(
-                    "two_tower learns from implicit feedback: use the implicit task \
-                     (loss softmax or bpr)"
-                        .into(),
-                ));
-            };
-            if matches!(&config.task, Task::Implicit(t) if t.loss == "bce") {
-                return Err(TrainError::Config(
-                    "two_tower trains with the softmax or bpr loss, not bce".into(),
-                ));
-            }
+            let src = implicit.as_ref().expect("planned: two_tower is implicit");
             let m = m.with_item_counts(&train.items);
             fit(&trainer, m, src, None, device, run, resume, adapter)
         }
