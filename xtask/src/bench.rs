@@ -28,6 +28,15 @@ pub struct BenchArgs {
     /// Epochs per train-suite run; the first is a warm-up, the median of the rest is reported.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
+    /// Train suite: steps between two read-backs of the training loss
+    /// (`train.loss_readback_steps`; 0: automatic, 64 on a GPU and 1 elsewhere); several
+    /// values run each combination once per value.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    readback: Vec<usize>,
+    /// Train suite: also time each phase of a step (batch, forward, backward, optimizer,
+    /// read-back), waiting for the device after each (`train.profile`); reported per run.
+    #[arg(long)]
+    profile: bool,
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -260,8 +269,8 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             let mut t = format!(
                 "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. Synthetic MovieLens-shaped data; epoch time is the \
                  median of the epochs after a warm-up epoch.\n\n\
-                 | model | backend | adapter | scale | batch | epoch s | samples/s | peak RSS | validation |\n\
-                 |---|---|---|---|---:|---:|---:|---:|---:|\n",
+                 | model | backend | adapter | scale | batch | read-back | epoch s | samples/s | peak RSS | validation |\n\
+                 |---|---|---|---|---:|---:|---:|---:|---:|---:|\n",
                 m["cpu"].as_str().unwrap_or(""),
                 m["cores"],
                 m["memory_gib"],
@@ -269,23 +278,61 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
                 r["burn"].as_str().unwrap_or("")
             );
             for x in r["runs"].as_array().into_iter().flatten() {
+                if x["profile"].is_object() {
+                    continue; // in the table of profiles below
+                }
                 let quality = match (x["valid_rmse"].as_f64(), x["valid_hr@100"].as_f64()) {
                     (Some(r), _) => format!("RMSE {r:.4}"),
                     (None, Some(h)) => format!("top-100 {h:.4}"),
                     _ => String::new(),
                 };
                 t += &format!(
-                    "| {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB | {} |\n",
+                    "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB | {} |\n",
                     x["model"].as_str().unwrap_or(""),
                     x["backend"].as_str().unwrap_or(""),
                     x["adapter"].as_str().unwrap_or(""),
                     x["scale"].as_str().unwrap_or(""),
                     x["batch_size"],
+                    match x["readback"].as_u64() {
+                        Some(0) => "auto".to_string(),
+                        Some(n) => n.to_string(),
+                        None => "1".to_string(),
+                    },
                     x["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
                     x["samples_per_s"].as_f64().unwrap_or(f64::NAN),
                     x["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
                     quality,
                 );
+            }
+            let profiled: Vec<&Value> = r["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|x| x["profile"].is_object())
+                .collect();
+            if !profiled.is_empty() {
+                t += "\nWhere an epoch's training time goes (`--profile`: the device is waited for after each \
+                      phase of every step, so these epochs run slower than the unprofiled ones above; seconds \
+                      in the last epoch):\n\n\
+                      | model | backend | adapter | scale | epoch s | batch | forward | backward | optimizer | loss read-back |\n\
+                      |---|---|---|---|---:|---:|---:|---:|---:|---:|\n";
+                for x in profiled {
+                    let p = &x["profile"];
+                    let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+                    t += &format!(
+                        "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                        x["model"].as_str().unwrap_or(""),
+                        x["backend"].as_str().unwrap_or(""),
+                        x["adapter"].as_str().unwrap_or(""),
+                        x["scale"].as_str().unwrap_or(""),
+                        x["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
+                        f("batch"),
+                        f("forward"),
+                        f("backward"),
+                        f("optimizer"),
+                        f("readback"),
+                    );
+                }
             }
             t
         }
@@ -337,10 +384,13 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
 
 /// Runs every (model, backend, scale) of the train suite in its own process.
 fn train_suite(args: &BenchArgs) -> Result<Value> {
-    Ok(
-        json!({"suite": "train", "machine": machine(), "burn": "0.22.1",
-              "runs": probe_each(args, "train", &[&args.epochs.to_string()])?}),
-    )
+    let mut runs = Vec::new();
+    for readback in &args.readback {
+        let mode = if args.profile { "profile" } else { "plain" };
+        let (epochs, readback) = (args.epochs.to_string(), readback.to_string());
+        runs.extend(probe_each(args, "train", &[&epochs, &readback, mode])?);
+    }
+    Ok(json!({"suite": "train", "machine": machine(), "burn": "0.22.1", "runs": runs}))
 }
 
 /// Runs every (model, backend, scale) of the infer suite in its own process.
@@ -508,7 +558,14 @@ fn bench_model(
 }
 
 /// Trains one model and prints what it cost. Runs in its own process so peak RSS is its own.
-pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Result<()> {
+pub fn probe_train(
+    model: &str,
+    backend: &str,
+    scale: &str,
+    epochs: usize,
+    readback: usize,
+    profile: bool,
+) -> Result<()> {
     let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let cfg = recsys_data::synth::SynthConfig::preset(scale)?.with_seed(42);
     let mut ds = recsys_data::synth::generate(&cfg);
@@ -537,6 +594,8 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
             batch_size,
             patience: None,
             metric,
+            loss_readback_steps: readback,
+            profile,
             ..Default::default()
         },
         backend,
@@ -578,6 +637,8 @@ pub fn probe_train(model: &str, backend: &str, scale: &str, epochs: usize) -> Re
                "batch_size": batch_size, "train_ratings": split.train.len(), "epochs": summary.history.len(),
                "epoch_seconds": epoch, "first_epoch_seconds": samples / summary.history[0].samples_per_s,
                "samples_per_s": split.train.len() as f64 / epoch, "peak_rss_bytes": peak_kb * 1024,
+               "readback": readback,
+               "profile": summary.history.last().and_then(|h| h.profile.clone()),
                "valid_rmse": last.valid.as_ref().map(|v| v.rmse),
                "valid_hr@100": last.ranking.as_ref().and_then(|r| r.get("hr@100"))})
     );

@@ -31,6 +31,9 @@ enum Command {
         backend: String,
         scale: String,
         epochs: usize,
+        readback: usize,
+        /// `profile` or `plain`.
+        mode: String,
     },
     /// (internal) Time top-100 for every user of one model on one backend and scale; print JSON.
     #[command(hide = true)]
@@ -51,7 +54,16 @@ fn main() -> anyhow::Result<()> {
             backend,
             scale,
             epochs,
-        } => bench::probe_train(&model, &backend, &scale, epochs),
+            readback,
+            mode,
+        } => bench::probe_train(
+            &model,
+            &backend,
+            &scale,
+            epochs,
+            readback,
+            mode == "profile",
+        ),
         Command::ProbeInfer {
             model,
             backend,

@@ -107,6 +107,15 @@ pub struct TrainArgs {
     epochs: Option<usize>,
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Steps between two read-backs of the training loss (default 0: automatic, 64 on a GPU
+    /// and 1 elsewhere). More lets a GPU queue work ahead; a non-finite loss is then noticed up
+    /// to N steps late (and still named by its step).
+    #[arg(long)]
+    readback_steps: Option<usize>,
+    /// Time each phase of a training step (batch, forward, backward, optimizer, read-back),
+    /// waiting for the device after each; each epoch's line in metrics.jsonl gets a `profile`.
+    #[arg(long)]
+    profile: bool,
     /// Learning rate.
     #[arg(long)]
     lr: Option<f64>,
@@ -317,6 +326,16 @@ pub fn train(args: TrainArgs) -> Result<()> {
     }
     if let Some(b) = args.batch_size {
         set(&mut table, &["train", "batch_size"], i(b));
+    }
+    if let Some(r) = args.readback_steps {
+        set(&mut table, &["train", "loss_readback_steps"], i(r));
+    }
+    if args.profile {
+        set(
+            &mut table,
+            &["train", "profile"],
+            toml::Value::Boolean(true),
+        );
     }
     if let Some(s) = args.seed {
         set(&mut table, &["train", "seed"], i(s as usize));

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use recsys_data::{Interactions, UserHistory};
 use serde::{Deserialize, Serialize};
 
@@ -286,24 +286,85 @@ impl AutoRec {
     }
 }
 
-/// The dense rows `rows` of `history` as a batch on `device`.
+/// The dense rows `rows` of `history` as a batch on `device`: [`HostRows::new`] then
+/// [`HostRows::upload`].
 ///
 /// # Shapes
 /// - output: `[rows.len(), history.n_items()]` rows and mask
 pub fn row_batch(history: &UserHistory, rows: &[u32], device: &Device) -> RowBatch {
-    let n = history.n_items();
-    let mut values = vec![0f32; rows.len() * n];
-    let mut mask = vec![0f32; rows.len() * n];
-    for (k, &r) in rows.iter().enumerate() {
-        for (&i, &v) in history.items(r).iter().zip(history.ratings(r)) {
-            values[k * n + i as usize] = v;
-            mask[k * n + i as usize] = 1.0;
+    HostRows::new(history, rows).upload(device)
+}
+
+/// A [`RowBatch`] still on the host: only the observed entries (their flat positions in the
+/// `[rows, n]` batch and their values). [`HostRows::upload`] sends them and scatters them into
+/// zeros on the device, so a U-AutoRec batch at ML-20M shape (`256 x 26,744`) is about 0.7 MB of
+/// transfer instead of 55 MB of dense rows and mask.
+#[derive(Debug, Clone)]
+pub struct HostRows {
+    shape: [usize; 2],
+    positions: Vec<i32>,
+    values: Vec<f32>,
+}
+
+impl HostRows {
+    /// The observed entries of the rows `rows` of `history`. Batches too large for 32-bit flat
+    /// positions are built densely at upload instead (see [`HostRows::upload`]).
+    pub fn new(history: &UserHistory, rows: &[u32]) -> Self {
+        let n = history.n_items();
+        let nnz: usize = rows.iter().map(|&r| history.items(r).len()).sum();
+        let mut positions = Vec::with_capacity(nnz);
+        let mut values = Vec::with_capacity(nnz);
+        let wide = rows.len() * n > i32::MAX as usize;
+        for (k, &r) in rows.iter().enumerate() {
+            for (&i, &v) in history.items(r).iter().zip(history.ratings(r)) {
+                // Too wide for i32: keep (row, column) pairs in two slots instead.
+                if wide {
+                    positions.push(k as i32);
+                    positions.push(i as i32);
+                } else {
+                    positions.push((k * n + i as usize) as i32);
+                }
+                values.push(v);
+            }
+        }
+        Self {
+            shape: [rows.len(), n],
+            positions,
+            values,
         }
     }
-    let shape = [rows.len(), n];
-    RowBatch {
-        rows: Tensor::from_data(TensorData::new(values, shape), device),
-        mask: Tensor::from_data(TensorData::new(mask, shape), device),
+
+    /// The batch on `device`, scattered there into zeros (each position occurs once, so adding
+    /// assigns); built densely on the host when the batch is too large for 32-bit positions.
+    pub fn upload(self, device: &Device) -> RowBatch {
+        let [rows, n] = self.shape;
+        let total = rows * n;
+        if total > i32::MAX as usize {
+            let mut values = vec![0f32; total];
+            let mut mask = vec![0f32; total];
+            for (pair, &v) in self.positions.chunks_exact(2).zip(&self.values) {
+                let at = pair[0] as usize * n + pair[1] as usize;
+                values[at] = v;
+                mask[at] = 1.0;
+            }
+            return RowBatch {
+                rows: Tensor::from_data(TensorData::new(values, self.shape), device),
+                mask: Tensor::from_data(TensorData::new(mask, self.shape), device),
+            };
+        }
+        let nnz = self.values.len();
+        let positions: Tensor<1, Int> =
+            Tensor::from_data(TensorData::new(self.positions, [nnz]), device);
+        let values: Tensor<1> = Tensor::from_data(TensorData::new(self.values, [nnz]), device);
+        let dense = |v: Tensor<1>| {
+            Tensor::<1>::zeros([total], device)
+                .scatter(0, positions.clone(), v, IndexingUpdateOp::Add)
+                .reshape(self.shape)
+        };
+        RowBatch {
+            mask: dense(values.ones_like()),
+            rows: dense(values),
+        }
     }
 }
 
@@ -370,6 +431,24 @@ impl RatingModel for AutoRec {
 mod tests {
     use super::*;
 
+    /// [`row_batch`] built on the host (the dense rows and mask travel whole).
+    fn host_row_batch(history: &UserHistory, rows: &[u32], device: &Device) -> RowBatch {
+        let n = history.n_items();
+        let mut values = vec![0f32; rows.len() * n];
+        let mut mask = vec![0f32; rows.len() * n];
+        for (k, &r) in rows.iter().enumerate() {
+            for (&i, &v) in history.items(r).iter().zip(history.ratings(r)) {
+                values[k * n + i as usize] = v;
+                mask[k * n + i as usize] = 1.0;
+            }
+        }
+        let shape = [rows.len(), n];
+        RowBatch {
+            rows: Tensor::from_data(TensorData::new(values, shape), device),
+            mask: Tensor::from_data(TensorData::new(mask, shape), device),
+        }
+    }
+
     fn data() -> Interactions {
         Interactions::new(
             vec![0, 0, 1, 2, 2, 3],
@@ -432,6 +511,18 @@ mod tests {
         let b = row_batch(&rows, &[0, 2], &device);
         let v = b.rows.clone().into_data().try_into_vec_as::<f32>().unwrap();
         assert_eq!(v, vec![5.0, 0.0, 1.0, 0.0, 3.0, 0.0, 0.0, 4.0]);
+        // Scattered on the device, the batch equals the one built on the host (mask included).
+        let all: Vec<u32> = (0..5).rev().collect();
+        let (dev, host) = (
+            row_batch(&rows, &all, &device),
+            host_row_batch(&rows, &all, &device),
+        );
+        for (a, b) in [(dev.rows, host.rows), (dev.mask, host.mask)] {
+            assert_eq!(
+                a.into_data().try_into_vec_as::<f32>().unwrap(),
+                b.into_data().try_into_vec_as::<f32>().unwrap()
+            );
+        }
         // The loss only sees observed entries: changing unobserved targets changes nothing.
         let out = m.loss(&b);
         assert!(out.penalty.is_none());

@@ -26,7 +26,7 @@ pub mod regressor;
 pub mod traits;
 pub mod two_tower;
 
-pub use autorec::{AutoRec, AutoRecBase, AutoRecConfig, row_batch};
+pub use autorec::{AutoRec, AutoRecBase, AutoRecConfig, HostRows, row_batch};
 pub use embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 pub use error::{ModelError, Result};
 pub use layers::Activation;

@@ -9,15 +9,21 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recsys_data::{Interactions, UserHistory};
-use recsys_models::{RatingBatch, RowBatch, row_batch};
+use recsys_models::{HostRows, RatingBatch, RowBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
 /// Training data that a model's batch type is cut from: `len()` examples, any subset of which
 /// becomes one batch. The training loop shuffles `0..len()` per epoch and asks for batches.
-pub trait BatchSource {
+///
+/// A batch is made in two halves: [`BatchSource::host_batch`] cuts it on the host (any thread:
+/// the training loop prepares the next batches on a helper thread while the device works) and
+/// [`BatchSource::upload`] sends it to the device.
+pub trait BatchSource: Sync {
     type Batch;
+    /// A batch still on the host.
+    type Host: Send;
 
     /// Number of examples (rated pairs, or rows of the rating matrix).
     fn len(&self) -> usize;
@@ -26,35 +32,85 @@ pub trait BatchSource {
         self.len() == 0
     }
 
-    /// The examples `rows` of epoch `epoch` (1-based; 0 outside training) as one batch on
-    /// `device`. Sources that sample (negatives) draw from `epoch`, so every epoch resamples.
-    fn batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Self::Batch;
+    /// The examples `rows` of epoch `epoch` (1-based; 0 outside training) as one batch on the
+    /// host. Sources that sample (negatives) draw from `epoch`, so every epoch resamples; the
+    /// result depends on `(rows, epoch)` only.
+    fn host_batch(&self, rows: &[usize], epoch: usize) -> Self::Host;
+
+    /// A host batch on `device`.
+    fn upload(host: Self::Host, device: &Device) -> Self::Batch;
+
+    /// [`BatchSource::host_batch`] then [`BatchSource::upload`].
+    fn batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Self::Batch {
+        Self::upload(self.host_batch(rows, epoch), device)
+    }
+}
+
+/// A [`RatingBatch`] on the host.
+#[derive(Debug, Clone, Default)]
+pub struct HostPairs {
+    pub users: Vec<i32>,
+    pub items: Vec<i32>,
+    pub ratings: Vec<f32>,
+    /// BPR negatives.
+    pub negatives: Option<Vec<i32>>,
+}
+
+impl HostPairs {
+    pub fn upload(self, device: &Device) -> RatingBatch {
+        let ints = |v: Vec<i32>| {
+            let n = v.len();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device)
+        };
+        let n = self.ratings.len();
+        RatingBatch {
+            users: ints(self.users),
+            items: ints(self.items),
+            ratings: Tensor::from_data(TensorData::new(self.ratings, [n]), device),
+            negatives: self.negatives.map(ints),
+        }
+    }
 }
 
 /// Rated pairs.
 impl BatchSource for Interactions {
     type Batch = RatingBatch;
+    type Host = HostPairs;
 
     fn len(&self) -> usize {
         Interactions::len(self)
     }
 
-    fn batch(&self, rows: &[usize], _epoch: usize, device: &Device) -> RatingBatch {
-        batch_of(self, rows, device)
+    fn host_batch(&self, rows: &[usize], _epoch: usize) -> HostPairs {
+        HostPairs {
+            users: rows.iter().map(|&r| self.users[r] as i32).collect(),
+            items: rows.iter().map(|&r| self.items[r] as i32).collect(),
+            ratings: rows.iter().map(|&r| self.ratings[r]).collect(),
+            negatives: None,
+        }
+    }
+
+    fn upload(host: HostPairs, device: &Device) -> RatingBatch {
+        host.upload(device)
     }
 }
 
 /// Rows of the rating matrix (users', or items' with [`UserHistory::by_item`]).
 impl BatchSource for UserHistory {
     type Batch = RowBatch;
+    type Host = HostRows;
 
     fn len(&self) -> usize {
         self.n_users()
     }
 
-    fn batch(&self, rows: &[usize], _epoch: usize, device: &Device) -> RowBatch {
+    fn host_batch(&self, rows: &[usize], _epoch: usize) -> HostRows {
         let rows: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-        row_batch(self, &rows, device)
+        HostRows::new(self, &rows)
+    }
+
+    fn upload(host: HostRows, device: &Device) -> RowBatch {
+        host.upload(device)
     }
 }
 
@@ -144,12 +200,13 @@ impl ImplicitPairs {
 
 impl BatchSource for ImplicitPairs {
     type Batch = RatingBatch;
+    type Host = HostPairs;
 
     fn len(&self) -> usize {
         self.users.len() * self.per_positive()
     }
 
-    fn batch(&self, rows: &[usize], epoch: usize, device: &Device) -> RatingBatch {
+    fn host_batch(&self, rows: &[usize], epoch: usize) -> HostPairs {
         let per = self.per_positive();
         let mut users = Vec::with_capacity(rows.len());
         let mut items = Vec::with_capacity(rows.len());
@@ -158,33 +215,37 @@ impl BatchSource for ImplicitPairs {
         for &r in rows {
             let (p, j) = (r / per, r % per);
             let u = self.users[p];
-            users.push(u);
+            users.push(u as i32);
             match self.loss {
                 ImplicitLoss::Bpr => {
-                    items.push(self.items[p]);
+                    items.push(self.items[p] as i32);
                     labels.push(1.0);
-                    negatives.push(self.negative(u, epoch, r));
+                    negatives.push(self.negative(u, epoch, r) as i32);
                 }
                 ImplicitLoss::InBatch => {
-                    items.push(self.items[p]);
+                    items.push(self.items[p] as i32);
                     labels.push(1.0);
                 }
                 ImplicitLoss::Bce { .. } if j == 0 => {
-                    items.push(self.items[p]);
+                    items.push(self.items[p] as i32);
                     labels.push(1.0);
                 }
                 ImplicitLoss::Bce { .. } => {
-                    items.push(self.negative(u, epoch, r));
+                    items.push(self.negative(u, epoch, r) as i32);
                     labels.push(0.0);
                 }
             }
         }
-        RatingBatch {
-            users: index_tensor(&users, device),
-            items: index_tensor(&items, device),
-            ratings: float_tensor(&labels, device),
-            negatives: (self.loss == ImplicitLoss::Bpr).then(|| index_tensor(&negatives, device)),
+        HostPairs {
+            users,
+            items,
+            ratings: labels,
+            negatives: (self.loss == ImplicitLoss::Bpr).then_some(negatives),
         }
+    }
+
+    fn upload(host: HostPairs, device: &Device) -> RatingBatch {
+        host.upload(device)
     }
 }
 
@@ -210,14 +271,7 @@ pub fn float_tensor(values: &[f32], device: &Device) -> Tensor<1> {
 
 /// The rows `rows` of `data` as one batch on `device`.
 pub fn batch_of(data: &Interactions, rows: &[usize], device: &Device) -> RatingBatch {
-    let users: Vec<u32> = rows.iter().map(|&r| data.users[r]).collect();
-    let items: Vec<u32> = rows.iter().map(|&r| data.items[r]).collect();
-    let ratings: Vec<f32> = rows.iter().map(|&r| data.ratings[r]).collect();
-    RatingBatch::pairs(
-        index_tensor(&users, device),
-        index_tensor(&items, device),
-        float_tensor(&ratings, device),
-    )
+    data.batch(rows, 0, device)
 }
 
 /// Mini-batches over `data`: shuffled with `(seed, epoch)` when `shuffle` is given, in row order

@@ -247,10 +247,13 @@ fn list(adapters: &[AdapterInfo]) -> String {
         .join("; ")
 }
 
+/// A started wgpu device: the device, its adapter's name, and whether the adapter is a GPU.
+type Started = (Device, String, bool);
+
 /// wgpu devices already started in this process (a runtime can be initialised once), with the
 /// adapter each runs on.
-fn started() -> &'static Mutex<HashMap<String, (Device, String)>> {
-    static STARTED: OnceLock<Mutex<HashMap<String, (Device, String)>>> = OnceLock::new();
+fn started() -> &'static Mutex<HashMap<String, Started>> {
+    static STARTED: OnceLock<Mutex<HashMap<String, Started>>> = OnceLock::new();
     STARTED.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -266,10 +269,14 @@ fn wgpu_device(index: usize) -> Result<Device, DeviceError> {
     let (kind, adapter) = select_adapter(&wgpu_adapters(), index)?;
     let key = format!("{kind:?}");
     let mut started = started().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((device, _)) = started.get(&key) {
+    if let Some((device, _, _)) = started.get(&key) {
         return Ok(device.clone());
     }
     let adapter_label = adapter.to_string();
+    let gpu = matches!(
+        kind,
+        DeviceKind::DiscreteGpu(_) | DeviceKind::IntegratedGpu(_) | DeviceKind::VirtualGpu(_)
+    );
     let init = std::panic::catch_unwind(|| -> Result<Device, String> {
         let device = Device::wgpu_options()
             .device_kind(kind)
@@ -297,7 +304,7 @@ fn wgpu_device(index: usize) -> Result<Device, DeviceError> {
             });
         }
     };
-    started.insert(key, (device.clone(), adapter.name.clone()));
+    started.insert(key, (device.clone(), adapter.name.clone(), gpu));
     Ok(device)
 }
 
@@ -342,12 +349,21 @@ fn keep_freed_tensor_memory() {
     }
 }
 
+/// Whether `device` runs on a GPU (a wgpu device on a discrete, integrated or virtual GPU; not
+/// the CPU backends, nor wgpu on a CPU rasteriser such as llvmpipe). Work is shaped by it where
+/// the best shape differs: a GPU wants large, parallel launches and few waits.
+pub fn is_gpu(device: &Device) -> bool {
+    let plain = device.clone().without_autodiff();
+    let started = started().lock().unwrap_or_else(|e| e.into_inner());
+    started.values().any(|(d, _, gpu)| *gpu && *d == plain)
+}
+
 /// A human-readable name of what `device` runs on: the adapter for wgpu, the backend for CPU ones.
 pub fn adapter_name(device: &Device) -> String {
     let plain = device.clone().without_autodiff();
     {
         let started = started().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, name)) = started.values().find(|(d, _)| *d == plain) {
+        if let Some((_, name, _)) = started.values().find(|(d, _, _)| *d == plain) {
             return name.clone();
         }
     }

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Bool, Device, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use recsys_data::{Interactions, TestNegatives, UserHistory};
 use recsys_models::Scorer;
 use serde::{Deserialize, Serialize};
@@ -403,16 +403,29 @@ pub fn device_top_k<M: Scorer>(
     }
     let mut scores = model.score_all(index_tensor(users, device));
     if let Some(ex) = exclude {
-        let mut mask = vec![false; b * n_items];
-        for (r, s) in ex.iter().enumerate() {
-            for &i in *s {
-                mask[r * n_items + i as usize] = true;
-            }
+        // Only the excluded positions travel; -inf is added to the scores there on the device.
+        let positions: Vec<i32> = ex
+            .iter()
+            .enumerate()
+            .flat_map(|(r, s)| s.iter().map(move |&i| (r * n_items + i as usize) as i32))
+            .collect();
+        if !positions.is_empty() {
+            let m = positions.len();
+            let positions = Tensor::<1, Int>::from_data(TensorData::new(positions, [m]), device);
+            let fill = Tensor::<1>::full([m], f32::NEG_INFINITY, device);
+            scores = scores
+                .reshape([b * n_items])
+                .scatter(0, positions, fill, IndexingUpdateOp::Add)
+                .reshape([b, n_items]);
         }
-        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [b, n_items]), device);
-        scores = scores.mask_fill(mask, f32::NEG_INFINITY);
     }
-    let (values, idx) = scores.topk_with_indices(k, 1);
+    // A GPU selects in parallel over rows: slicing long rows multiplies them. On a CPU the
+    // second round is only extra work.
+    let (values, idx) = if crate::device::is_gpu(device) {
+        chunked_top_k(scores, k)
+    } else {
+        scores.topk_with_indices(k, 1)
+    };
     let values = values
         .into_data()
         .try_into_vec_as::<f32>()
@@ -432,6 +445,34 @@ pub fn device_top_k<M: Scorer>(
             list
         })
         .collect()
+}
+
+/// The `k` largest scores of each row of `scores` (`[b, n]`) and their columns, selected in two
+/// rounds when rows are long: the top `k` of each of `c` slices of a row (`b * c` short rows:
+/// `c` times the parallelism of one selection per row), then the top `k` of those `c * k`
+/// candidates. Exact: a row's top `k` lies among its slices' tops. Slices are padded with -inf.
+pub fn chunked_top_k(scores: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, Int>) {
+    let [b, n] = scores.dims();
+    let c = n / (8 * k).max(1);
+    if c < 2 {
+        return scores.topk_with_indices(k, 1);
+    }
+    let device = scores.device();
+    let w = n.div_ceil(c);
+    let scores = if c * w > n {
+        let pad = Tensor::<2>::full([b, c * w - n], f32::NEG_INFINITY, &device);
+        Tensor::cat(vec![scores, pad], 1)
+    } else {
+        scores
+    };
+    let (values, idx) = scores.reshape([b * c, w]).topk_with_indices(k, 1);
+    let offsets = Tensor::<1, Int>::arange(0..c as i64, &device)
+        .mul_scalar(w as i64)
+        .reshape([1, c, 1])
+        .expand([b, c, k]);
+    let columns = (idx.reshape([b, c, k]) + offsets).reshape([b, c * k]);
+    let (values, pick) = values.reshape([b, c * k]).topk_with_indices(k, 1);
+    (values, columns.gather(1, pick))
 }
 
 fn full<M: Scorer>(
@@ -639,6 +680,41 @@ mod tests {
         close(m.get("ndcg@4"), (1.0 + 1.0 / 5f64.log2()) / ideal);
         for bad in [vec![0], vec![7], vec![]] {
             assert!(RankingTask::full(&test, &train, &bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chunked_top_k_is_the_exact_top_k() {
+        use crate::device::{BackendKind, device, wgpu_adapters};
+        use rand::{Rng, SeedableRng};
+        let (b, n, k) = (5, 2_003, 10); // 25 slices of 81, the last padded
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        // Distinct scores, so the top k is unique.
+        let mut values: Vec<f32> = (0..b * n).map(|x| x as f32).collect();
+        for row in values.chunks_mut(n) {
+            for j in (1..n).rev() {
+                row.swap(j, rng.random_range(0..=j));
+            }
+        }
+        let mut kinds = vec![BackendKind::Flex, BackendKind::Ndarray];
+        if !wgpu_adapters().is_empty() {
+            kinds.push(BackendKind::Wgpu);
+        }
+        for kind in kinds {
+            let d = device(kind, 0).unwrap().without_autodiff();
+            let t = Tensor::<2>::from_data(TensorData::new(values.clone(), [b, n]), &d);
+            let (v, i) = chunked_top_k(t, k);
+            let v = v.into_data().try_into_vec_as::<f32>().unwrap();
+            let i = i.into_data().try_into_vec_as::<i64>().unwrap();
+            for r in 0..b {
+                let row = &values[r * n..(r + 1) * n];
+                let mut want: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+                want.sort_by(|x, y| y.1.total_cmp(&x.1));
+                for j in 0..k {
+                    assert_eq!(v[r * k + j], want[j].1, "{kind} row {r} rank {j}");
+                    assert_eq!(i[r * k + j] as usize, want[j].0, "{kind} row {r} rank {j}");
+                }
+            }
         }
     }
 

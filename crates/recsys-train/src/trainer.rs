@@ -16,7 +16,7 @@ use recsys_data::Interactions;
 use recsys_models::{AutoRec, RatingBatch, RatingModel};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchSource, Batches, index_tensor};
+use crate::batch::{BatchSource, epoch_order, index_tensor};
 use crate::error::{Result, TrainError};
 use crate::metrics::{Metric, RatingMetrics};
 use crate::optim::OptimizerConfig;
@@ -40,10 +40,15 @@ pub struct TrainConfig {
     pub min_delta: f64,
     /// Batch size of evaluation and prediction.
     pub eval_batch_size: usize,
-    /// Steps between two read-backs of the training loss (1: after every step). Reading back
-    /// waits for the device; fewer read-backs let a GPU queue work ahead, at the cost of
-    /// noticing a non-finite loss up to this many steps late (the step is still named exactly).
+    /// Steps between two read-backs of the training loss (1: after every step; 0: automatic,
+    /// [`AUTO_READBACK_GPU`] on a GPU and 1 elsewhere). Reading back waits for the device;
+    /// fewer read-backs let a GPU queue work ahead, at the cost of noticing a non-finite loss
+    /// up to this many steps late (the step is still named exactly).
     pub loss_readback_steps: usize,
+    /// Time each phase of a step (batch, forward, backward, optimizer, loss read-back), waiting
+    /// for the device after each: `metrics.jsonl` gets a `profile` per epoch. The waits keep a
+    /// GPU from queueing work ahead, so a profiled epoch is slower than a plain one.
+    pub profile: bool,
     pub optimizer: OptimizerConfig,
 }
 
@@ -57,7 +62,8 @@ impl Default for TrainConfig {
             metric: Metric::Rmse,
             min_delta: 0.0,
             eval_batch_size: 8192,
-            loss_readback_steps: 1,
+            loss_readback_steps: 0,
+            profile: false,
             optimizer: OptimizerConfig::default(),
         }
     }
@@ -65,14 +71,9 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0
-            || self.batch_size == 0
-            || self.eval_batch_size == 0
-            || self.loss_readback_steps == 0
-        {
+        if self.epochs == 0 || self.batch_size == 0 || self.eval_batch_size == 0 {
             return Err(TrainError::Config(
-                "epochs, batch_size, eval_batch_size and loss_readback_steps must be at least 1"
-                    .into(),
+                "epochs, batch_size and eval_batch_size must be at least 1".into(),
             ));
         }
         if self.patience == Some(0) {
@@ -105,6 +106,97 @@ pub struct EpochRecord {
     pub samples_per_s: f64,
     /// Whether this epoch is the best so far.
     pub best: bool,
+    /// Seconds per phase of the epoch's steps, with [`TrainConfig::profile`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<PhaseSeconds>,
+}
+
+/// Steps between loss read-backs on a GPU when [`TrainConfig::loss_readback_steps`] is 0: measured
+/// on an H200 (MF at ML-20M shape), reading back every 64 steps instead of every step made an
+/// epoch 26% shorter. On CPU backends and llvmpipe every step costs nothing extra.
+pub const AUTO_READBACK_GPU: usize = 64;
+
+/// Batches cut ahead on the host while the device trains.
+const PREFETCH_BATCHES: usize = 4;
+
+/// Epoch orders, each shuffled on a helper thread during the epoch before it.
+struct OrderAhead {
+    n: usize,
+    seed: u64,
+    next: Option<(usize, std::thread::JoinHandle<Vec<usize>>)>,
+}
+
+impl OrderAhead {
+    fn new(n: usize, seed: u64) -> Self {
+        Self {
+            n,
+            seed,
+            next: None,
+        }
+    }
+
+    /// The order of `epoch` ([`epoch_order`]); starts shuffling the next one unless `epoch` is
+    /// the last.
+    fn take(&mut self, epoch: usize, last: usize) -> Vec<usize> {
+        let (n, seed) = (self.n, self.seed);
+        let order = match self.next.take() {
+            Some((e, handle)) if e == epoch => handle.join().expect("shuffling cannot panic"),
+            _ => epoch_order(n, seed, epoch),
+        };
+        if epoch < last {
+            let next = epoch + 1;
+            self.next = Some((next, std::thread::spawn(move || epoch_order(n, seed, next))));
+        }
+        order
+    }
+}
+
+/// Where an epoch's training time went (seconds, summed over its steps), measured by waiting for
+/// the device at the end of each phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    /// Cutting the batch on the host and sending it to the device.
+    pub batch: f64,
+    /// The loss (forward pass).
+    pub forward: f64,
+    /// Gradients (backward pass).
+    pub backward: f64,
+    /// The optimizer's update.
+    pub optimizer: f64,
+    /// Reading the losses back.
+    pub readback: f64,
+}
+
+/// Adds the time since the last lap to a phase, after waiting for the device; does nothing
+/// (and never waits) when off.
+struct Profiler {
+    device: Option<Device>,
+    last: Instant,
+    seconds: PhaseSeconds,
+}
+
+impl Profiler {
+    fn new(device: &Device, on: bool) -> Self {
+        Self {
+            device: on.then(|| device.clone()),
+            last: Instant::now(),
+            seconds: PhaseSeconds::default(),
+        }
+    }
+
+    fn lap(&mut self, phase: fn(&mut PhaseSeconds) -> &mut f64) {
+        if let Some(device) = &self.device {
+            // A failed wait surfaces at the next read-back; the timing is all that is lost.
+            let _ = device.sync();
+            let now = Instant::now();
+            *phase(&mut self.seconds) += (now - self.last).as_secs_f64();
+            self.last = now;
+        }
+    }
+
+    fn result(self) -> Option<PhaseSeconds> {
+        self.device.map(|_| self.seconds)
+    }
 }
 
 /// What [`Trainer::fit`] returns.
@@ -316,6 +408,12 @@ impl Trainer {
             f64::INFINITY
         });
         let mut since_best = best.as_ref().map_or(0, |(_, e, _, _)| done - e);
+        let mut orders = OrderAhead::new(train.len(), cfg.seed);
+        let readback_steps = match cfg.loss_readback_steps {
+            0 if crate::device::is_gpu(device) => AUTO_READBACK_GPU,
+            0 => 1,
+            n => n,
+        };
         let mut stopped_early = false;
 
         for epoch in done + 1..=cfg.epochs {
@@ -348,35 +446,62 @@ impl Trainer {
                     bar.abandon();
                 }
             };
-            for (step, (batch, n)) in
-                Batches::new(train, cfg.batch_size, Some((cfg.seed, epoch)), device).enumerate()
-            {
-                let out = model.loss(&batch);
-                let total = out.total();
-                pending.push(step + 1, total.clone().detach(), out.penalty, n);
-                let grads = GradientsParams::from_grads(total.backward(), &model);
-                let step_lr = sched.step();
-                lr = step_lr.base();
-                model = optim.step(step_lr, model, grads);
-                seen += n;
-                if pending.len() >= cfg.loss_readback_steps {
-                    if let Err((step, value)) = pending.flush(&mut loss_sum, &mut penalty_sum) {
-                        abandon(&bar);
-                        return Err(TrainError::NonFiniteLoss { epoch, step, value });
+            let mut profiler = Profiler::new(device, cfg.profile);
+            let order = orders.take(epoch, cfg.epochs);
+            // The host cuts the next batches on a helper thread while this one drives the device.
+            model = std::thread::scope(|scope| -> Result<M> {
+                let mut model = model;
+                let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_BATCHES);
+                let batch_size = cfg.batch_size;
+                scope.spawn(move || {
+                    for rows in order.chunks(batch_size) {
+                        if tx
+                            .send((train.host_batch(rows, epoch), rows.len()))
+                            .is_err()
+                        {
+                            break; // the loop below stopped
+                        }
                     }
+                });
+                for (step, (host, n)) in (1..).zip(rx) {
+                    let batch = S::upload(host, device);
+                    profiler.lap(|p| &mut p.batch);
+                    let out = model.loss(&batch);
+                    let total = out.total();
+                    pending.push(step, total.clone().detach(), out.penalty, n);
+                    profiler.lap(|p| &mut p.forward);
+                    let grads = GradientsParams::from_grads(total.backward(), &model);
+                    profiler.lap(|p| &mut p.backward);
+                    let step_lr = sched.step();
+                    lr = step_lr.base();
+                    model = optim.step(step_lr, model, grads);
+                    profiler.lap(|p| &mut p.optimizer);
+                    seen += n;
+                    if pending.len() >= readback_steps {
+                        if let Err((step, value)) = pending.flush(&mut loss_sum, &mut penalty_sum) {
+                            abandon(&bar);
+                            return Err(TrainError::NonFiniteLoss { epoch, step, value });
+                        }
+                        if let Some(bar) = &bar {
+                            bar.set_message(format!(
+                                "loss {:.4}",
+                                loss_sum / pending.counted as f64
+                            ));
+                        }
+                    }
+                    profiler.lap(|p| &mut p.readback);
                     if let Some(bar) = &bar {
-                        bar.set_message(format!("loss {:.4}", loss_sum / pending.counted as f64));
+                        bar.inc(1);
                     }
                 }
-                if let Some(bar) = &bar {
-                    bar.inc(1);
-                }
-            }
+                Ok(model)
+            })?;
             if let Err((step, value)) = pending.flush(&mut loss_sum, &mut penalty_sum) {
                 abandon(&bar);
                 return Err(TrainError::NonFiniteLoss { epoch, step, value });
             }
             let train_seconds = start.elapsed().as_secs_f64();
+            let profile_seconds = profiler.result();
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {:.4}, validating", loss_sum / seen as f64));
             }
@@ -426,6 +551,7 @@ impl Trainer {
                 seconds: start.elapsed().as_secs_f64(),
                 samples_per_s: seen as f64 / train_seconds.max(1e-9),
                 best: is_best && validates,
+                profile: profile_seconds,
             };
             if let Some(bar) = bar {
                 bar.finish_and_clear();
@@ -563,6 +689,13 @@ fn epoch_line(r: &EpochRecord, epochs: usize, metric: Metric) -> String {
     line += &format!("  {:.1}s  {:.0} samples/s", r.seconds, r.samples_per_s);
     if r.best {
         line += "  *";
+    }
+    if let Some(p) = &r.profile {
+        line += &format!(
+            "\n  profile: batch {:.3}s  forward {:.3}s  backward {:.3}s  optimizer {:.3}s  \
+             read-back {:.3}s",
+            p.batch, p.forward, p.backward, p.optimizer, p.readback
+        );
     }
     line
 }
@@ -758,6 +891,37 @@ pub(crate) mod tests {
             h.iter().map(|r| (r.train_loss, r.valid)).collect()
         };
         assert_eq!(strip(&a.history), strip(&b.history));
+    }
+
+    #[test]
+    fn profiling_times_every_phase_and_changes_no_result() {
+        let (train, valid) = synthetic();
+        let device = device(BackendKind::Flex, 0).unwrap();
+        let fit = |profile: bool| {
+            let model = mf_config(&train, MfOutput::Linear).init(&device).unwrap();
+            Trainer::new(TrainConfig {
+                profile,
+                ..train_config(2)
+            })
+            .quiet(true)
+            .fit(model, &train, Some(&valid), &device, None)
+            .unwrap()
+            .history
+        };
+        let (plain, profiled) = (fit(false), fit(true));
+        for (a, b) in plain.iter().zip(&profiled) {
+            assert_eq!((a.train_loss, a.valid), (b.train_loss, b.valid));
+            assert!(a.profile.is_none());
+            let p = b.profile.as_ref().expect("a profile per epoch");
+            let phases = [p.batch, p.forward, p.backward, p.optimizer, p.readback];
+            assert!(phases.iter().all(|&s| s > 0.0), "{p:?}");
+            // The phases cover the training steps, which take no longer than the epoch.
+            assert!(
+                phases.iter().sum::<f64>() <= b.seconds,
+                "{p:?} vs {}",
+                b.seconds
+            );
+        }
     }
 
     #[test]
