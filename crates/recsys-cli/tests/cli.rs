@@ -212,6 +212,37 @@ fn bad_input_fails_cleanly_naming_file_and_line() {
 }
 
 #[test]
+fn train_profile_and_readback_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.display().to_string();
+    let o = recsys(&[
+        "train",
+        "--model",
+        "mf",
+        "--epochs",
+        "2",
+        "--profile",
+        "--readback-steps",
+        "3",
+        "--out",
+        &r,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("profile: batch"), "{}", stderr(&o));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("loss_readback_steps = 3"), "{config}");
+    assert!(config.contains("profile = true"), "{config}");
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for phase in ["batch", "forward", "backward", "optimizer", "readback"] {
+            assert!(v["profile"][phase].as_f64().unwrap() > 0.0, "{line}");
+        }
+    }
+}
+
+#[test]
 fn train_eval_predict_contract() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run").display().to_string();
