@@ -198,8 +198,11 @@ fn full_ranking_on_ml100k_per_user_split() {
         &tmp.path().join("tt"),
         &ds,
         ModelConfig::TwoTower(
+            // Dimension 128 and temperature 0.85: the best validation NDCG@10 (0.1496) of 14
+            // variants of dimension (64-256), temperature, learning rate and batch size.
             TwoTowerConfig::new(x.n_users, x.n_items)
-                .with_dim(64)
+                .with_dim(128)
+                .with_temperature(0.85)
                 .with_logq(true),
         ),
         adagrad(0.05, 30, 1024, "ndcg@10"),
@@ -233,8 +236,8 @@ fn full_ranking_on_ml100k_per_user_split() {
     );
 }
 
-/// What the best model reaches (the target 0.45 is not met).
-const NDCG_FULL: f64 = 0.43;
+/// The target for the best model.
+const NDCG_FULL: f64 = 0.45;
 
 /// The TFRS basic retrieval tutorial: every ML-100K rating a positive, movies keyed by title, a
 /// seeded 80,000 / 20,000 split, dimension 32, Adagrad 0.1, batches of 8,192, 3 epochs; then the
