@@ -349,10 +349,12 @@ fn explicit_neumf_on_ml100k_u1() {
         return;
     };
     let (ds, train, valid, test) = fold(&dir, 1);
+    // Linear output and L2 0.0003: the best validation RMSE (0.8959) of 22 variants of output,
+    // L2, dimensions, inputs (ids or rating vectors), dropout, learning rate and batch size.
     let model = ncf(&ds, NcfKind::Neumf, 32, &[64, 32, 16])
         .with_activation(Activation::Relu)
-        .with_l2(0.001)
-        .with_output(MfOutput::ScaledSigmoid)
+        .with_l2(0.0003)
+        .with_output(MfOutput::Linear)
         .with_rating_min(ds.scale.0)
         .with_rating_max(ds.scale.1)
         .with_global_mean(train.mean_rating() as f32);
@@ -373,4 +375,4 @@ fn explicit_neumf_on_ml100k_u1() {
 }
 
 /// What explicit NeuMF reaches on u1 (the target 0.920 is not met).
-const RMSE_NEUMF: f64 = 0.93;
+const RMSE_NEUMF: f64 = 0.925;
