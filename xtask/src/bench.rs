@@ -229,6 +229,19 @@ fn write_markdown(suite: &str, r: &Value) -> Result<()> {
     write_section(suite, suite, r)
 }
 
+/// "Machine: ..., commit ..., Burn ...." then `rest`, for the train and infer tables of `r`.
+fn header(r: &Value, rest: &str) -> String {
+    let m = &r["machine"];
+    format!(
+        "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. {rest}",
+        m["cpu"].as_str().unwrap_or(""),
+        m["cores"],
+        m["memory_gib"],
+        m["commit"].as_str().unwrap_or(""),
+        r["burn"].as_str().unwrap_or("")
+    )
+}
+
 /// Writes the table of results `r` of `suite` between the `<!-- bench:SECTION -->` markers.
 fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
     let table = match suite {
@@ -265,17 +278,12 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             t
         }
         "train" => {
-            let m = &r["machine"];
-            let mut t = format!(
-                "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. Synthetic MovieLens-shaped data; epoch time is the \
-                 median of the epochs after a warm-up epoch.\n\n\
+            let mut t = header(
+                r,
+                "Synthetic MovieLens-shaped data; epoch time is the median of the epochs after a \
+                 warm-up epoch.\n\n\
                  | model | backend | adapter | scale | batch | read-back | epoch s | samples/s | peak RSS | validation |\n\
                  |---|---|---|---|---:|---:|---:|---:|---:|---:|\n",
-                m["cpu"].as_str().unwrap_or(""),
-                m["cores"],
-                m["memory_gib"],
-                m["commit"].as_str().unwrap_or(""),
-                r["burn"].as_str().unwrap_or("")
             );
             for x in r["runs"].as_array().into_iter().flatten() {
                 if x["profile"].is_object() {
@@ -337,17 +345,12 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             t
         }
         "infer" => {
-            let m = &r["machine"];
-            let mut t = format!(
-                "Machine: {} ({} cores, {} GiB), commit {}, Burn {}. Top-100 of every user, rated items \
-                 excluded, selected on the device; the second of two passes.\n\n\
+            let mut t = header(
+                r,
+                "Top-100 of every user, rated items excluded, selected on the device; the second of \
+                 two passes.\n\n\
                  | model | backend | adapter | scale | users | items | seconds | users/s | peak RSS |\n\
                  |---|---|---|---|---:|---:|---:|---:|---:|\n",
-                m["cpu"].as_str().unwrap_or(""),
-                m["cores"],
-                m["memory_gib"],
-                m["commit"].as_str().unwrap_or(""),
-                r["burn"].as_str().unwrap_or("")
             );
             for x in r["runs"].as_array().into_iter().flatten() {
                 t += &format!(

@@ -32,7 +32,7 @@ use recsys_data::{Interactions, UserHistory};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::layers::{Activation, DenseInit, kernel_l1, kernel_l2, salted, seeded_linear};
+use crate::layers::{Activation, DenseInit, kernel_l1, kernel_l2, seeded_stack};
 use crate::losses::masked_mse;
 use crate::traits::{ModelLoss, RatingModel, RowBatch, Scorer};
 
@@ -128,20 +128,13 @@ impl AutoRecConfig {
         let mut widths = vec![width];
         widths.extend(&self.hidden);
         widths.push(width);
-        let layers = widths
-            .windows(2)
-            .enumerate()
-            .map(|(k, w)| {
-                let seed = salted(self.seed, 100 + k as u64);
-                seeded_linear(
-                    w[0],
-                    w[1],
-                    DenseInit::XavierUniform { gain: 1.0 },
-                    seed,
-                    device,
-                )
-            })
-            .collect();
+        let layers = seeded_stack(
+            &widths,
+            DenseInit::XavierUniform { gain: 1.0 },
+            self.seed,
+            100,
+            device,
+        );
         Ok(AutoRec {
             layers,
             dropout: DropoutConfig::new(self.dropout).init(),

@@ -78,6 +78,30 @@ pub fn seeded_linear(
     }
 }
 
+/// Dense layers `widths[k] -> widths[k + 1]`, each drawn by [`seeded_linear`] from
+/// `salted(seed, first_salt + k)`.
+pub(crate) fn seeded_stack(
+    widths: &[usize],
+    init: DenseInit,
+    seed: u64,
+    first_salt: u64,
+    device: &Device,
+) -> Vec<Linear> {
+    widths
+        .windows(2)
+        .enumerate()
+        .map(|(k, w)| {
+            seeded_linear(
+                w[0],
+                w[1],
+                init,
+                salted(seed, first_salt + k as u64),
+                device,
+            )
+        })
+        .collect()
+}
+
 /// A seed for part `salt` of a model seeded with `seed`.
 pub(crate) fn salted(seed: u64, salt: u64) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03)

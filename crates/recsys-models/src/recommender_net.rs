@@ -18,7 +18,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{DenseInit, salted, seeded_linear};
+use crate::layers::{DenseInit, seeded_stack};
 use crate::losses::mse;
 use crate::traits::{
     ModelLoss, RatingBatch, RatingModel, Scorer, pairs_with_every_item, pairwise_loss,
@@ -95,14 +95,8 @@ impl RecommenderNetConfig {
         let mut widths = vec![2 * self.embedding_dim];
         widths.extend(&self.hidden);
         widths.push(1);
-        let layers = widths
-            .windows(2)
-            .enumerate()
-            .map(|(k, w)| {
-                let he = DenseInit::KaimingNormal { gain: 2f64.sqrt() };
-                seeded_linear(w[0], w[1], he, salted(self.seed, 100 + k as u64), device)
-            })
-            .collect();
+        let he = DenseInit::KaimingNormal { gain: 2f64.sqrt() };
+        let layers = seeded_stack(&widths, he, self.seed, 100, device);
         Ok(RecommenderNet {
             user_embedding: table(self.n_users, 0),
             item_embedding: table(self.n_items, 1),

@@ -29,7 +29,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{DenseInit, salted, seeded_linear};
+use crate::layers::{DenseInit, seeded_stack};
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer, pairwise_loss};
 
 /// Configuration of [`TwoTower`]; defaults follow the TFRS tutorial (dimension 32, no dense
@@ -114,20 +114,13 @@ impl TwoTowerConfig {
         let layers = |tower: u64| -> Vec<Linear> {
             let mut widths = vec![self.dim];
             widths.extend(&self.hidden);
-            widths
-                .windows(2)
-                .enumerate()
-                .map(|(k, w)| {
-                    let seed = salted(self.seed, 100 * tower + k as u64);
-                    seeded_linear(
-                        w[0],
-                        w[1],
-                        DenseInit::XavierUniform { gain: 1.0 },
-                        seed,
-                        device,
-                    )
-                })
-                .collect()
+            seeded_stack(
+                &widths,
+                DenseInit::XavierUniform { gain: 1.0 },
+                self.seed,
+                100 * tower,
+                device,
+            )
         };
         Ok(TwoTower {
             user_embedding: table(self.user_rows(), 0),

@@ -264,70 +264,18 @@ pub fn index_tensor(idx: &[u32], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(data, [idx.len()]), device)
 }
 
-/// Floats as a tensor.
-pub fn float_tensor(values: &[f32], device: &Device) -> Tensor<1> {
-    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
-}
-
-/// The rows `rows` of `data` as one batch on `device`.
-pub fn batch_of(data: &Interactions, rows: &[usize], device: &Device) -> RatingBatch {
-    data.batch(rows, 0, device)
-}
-
-/// Mini-batches over `data`: shuffled with `(seed, epoch)` when `shuffle` is given, in row order
-/// otherwise. The last batch may be smaller.
-pub struct Batches<'a, S: BatchSource = Interactions> {
+/// The batches of one epoch on the host: `order` cut into runs of `batch_size` rows (the last may
+/// be shorter), each with its number of examples. The training loop runs this on a helper thread
+/// and uploads what it yields.
+pub fn host_batches<'a, S: BatchSource>(
     data: &'a S,
-    epoch: usize,
-    order: Vec<usize>,
+    order: &'a [usize],
     batch_size: usize,
-    pos: usize,
-    device: Device,
-}
-
-impl<'a, S: BatchSource> Batches<'a, S> {
-    pub fn new(
-        data: &'a S,
-        batch_size: usize,
-        shuffle: Option<(u64, usize)>,
-        device: &Device,
-    ) -> Self {
-        let order = match shuffle {
-            Some((seed, epoch)) => epoch_order(data.len(), seed, epoch),
-            None => (0..data.len()).collect(),
-        };
-        Self {
-            data,
-            epoch: shuffle.map_or(0, |(_, e)| e),
-            order,
-            batch_size: batch_size.max(1),
-            pos: 0,
-            device: device.clone(),
-        }
-    }
-
-    /// Number of batches in total.
-    pub fn n_batches(&self) -> usize {
-        self.order.len().div_ceil(self.batch_size)
-    }
-}
-
-impl<S: BatchSource> Iterator for Batches<'_, S> {
-    type Item = (S::Batch, usize);
-
-    /// The next batch and its number of examples.
-    fn next(&mut self) -> Option<(S::Batch, usize)> {
-        if self.pos >= self.order.len() {
-            return None;
-        }
-        let end = (self.pos + self.batch_size).min(self.order.len());
-        let batch = self
-            .data
-            .batch(&self.order[self.pos..end], self.epoch, &self.device);
-        let n = end - self.pos;
-        self.pos = end;
-        Some((batch, n))
-    }
+    epoch: usize,
+) -> impl Iterator<Item = (S::Host, usize)> + 'a {
+    order
+        .chunks(batch_size.max(1))
+        .map(move |rows| (data.host_batch(rows, epoch), rows.len()))
 }
 
 #[cfg(test)]
@@ -361,15 +309,24 @@ mod tests {
     fn batches_cover_every_row_once() {
         let d = data();
         let device = Device::flex();
-        let b = Batches::new(&d, 2, Some((3, 0)), &device);
-        assert_eq!(b.n_batches(), 3);
-        let mut ratings: Vec<f32> = b
-            .flat_map(|(b, _)| b.ratings.into_data().try_into_vec_as::<f32>().unwrap())
+        let order = epoch_order(d.len(), 3, 0);
+        let batches: Vec<_> = host_batches(&d, &order, 2, 0).collect();
+        assert_eq!(batches.len(), 3);
+        assert_eq!(
+            batches.iter().map(|b| b.1).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        let mut ratings: Vec<f32> = batches
+            .into_iter()
+            .flat_map(|(h, _)| {
+                let b = Interactions::upload(h, &device);
+                b.ratings.into_data().try_into_vec_as::<f32>().unwrap()
+            })
             .collect();
         ratings.sort_by(f32::total_cmp);
         assert_eq!(ratings, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
-        let (first, n) = Batches::new(&d, 10, None, &device).next().unwrap();
-        assert_eq!(n, 5);
+        let in_order: Vec<usize> = (0..d.len()).collect();
+        let first = d.batch(&in_order, 0, &device);
         let users = first.users.into_data().try_into_vec_as::<i64>().unwrap();
         assert_eq!(users, vec![0, 1, 2, 0, 1]);
     }
@@ -440,7 +397,9 @@ mod row_tests {
         let rows = UserHistory::by_item(&d);
         let device = Device::flex();
         let mut total = 0.0;
-        for (b, n) in Batches::new(&rows, 2, Some((1, 1)), &device) {
+        let order = epoch_order(rows.len(), 1, 1);
+        for (h, n) in host_batches(&rows, &order, 2, 1) {
+            let b = UserHistory::upload(h, &device);
             assert_eq!(b.rows.dims(), [n, 3]);
             total += b.rows.sum().into_scalar::<f32>();
         }

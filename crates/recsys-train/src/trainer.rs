@@ -16,7 +16,7 @@ use recsys_data::Interactions;
 use recsys_models::{AutoRec, RatingBatch, RatingModel};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchSource, epoch_order, index_tensor};
+use crate::batch::{BatchSource, epoch_order, host_batches, index_tensor};
 use crate::error::{Result, TrainError};
 use crate::metrics::{Metric, RatingMetrics};
 use crate::optim::OptimizerConfig;
@@ -454,11 +454,8 @@ impl Trainer {
                 let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_BATCHES);
                 let batch_size = cfg.batch_size;
                 scope.spawn(move || {
-                    for rows in order.chunks(batch_size) {
-                        if tx
-                            .send((train.host_batch(rows, epoch), rows.len()))
-                            .is_err()
-                        {
+                    for batch in host_batches(train, &order, batch_size, epoch) {
+                        if tx.send(batch).is_err() {
                             break; // the loop below stopped
                         }
                     }
