@@ -172,7 +172,8 @@ fn flex_and_wgpu_agree_on_ml100k() {
     );
 }
 
-/// The best biased-MF settings found for ML-100K (README's quality table).
+/// The best biased-MF settings found for ML-100K (README's quality table): the best validation
+/// RMSE on u1 among about 50 variants, then refit on the whole base file.
 fn mf_settings(ds: &Dataset, train: &Interactions) -> (ModelConfig, TrainConfig) {
     let x = &ds.interactions;
     let model = MfConfig::new(x.n_users, x.n_items)
@@ -187,9 +188,9 @@ fn mf_settings(ds: &Dataset, train: &Interactions) -> (ModelConfig, TrainConfig)
         epochs: 40,
         batch_size: 512,
         patience: None,
+        refit: true,
         optimizer: OptimizerConfig {
-            lr: 0.002,
-            lazy: true,
+            lr: 0.003,
             schedule: LrSchedule::Cosine { min_lr: 0.0 },
             ..Default::default()
         },

@@ -11,7 +11,7 @@ use recsys::models::{
     Activation, EmbeddingInit, MfConfig, MfOutput, NcfConfig, NcfKind, TwoTowerConfig,
 };
 use recsys::train::{
-    Algorithm, BackendKind, Checkpoint, ImplicitTask, LoadedRun, ModelConfig, NcfRun,
+    Algorithm, BackendKind, Checkpoint, ImplicitTask, LoadedRun, LrSchedule, ModelConfig, NcfRun,
     OptimizerConfig, Pretrained, RankingMetrics, RankingTask, RunConfig, Task, TrainConfig,
     load_run, train_run,
 };
@@ -20,7 +20,7 @@ use crate::common::real_data;
 use crate::quality::{TRAINING, fold, train_and_score};
 
 /// Trains `model` on `train` for the implicit `task`, validating on `valid`, into `dir`, and
-/// returns the best weights.
+/// returns the best weights (the refit model when `train_cfg.refit`).
 fn implicit(
     dir: &Path,
     ds: &Dataset,
@@ -109,16 +109,25 @@ fn ncf_leave_last_out_on_ml100k() {
     let test = RankingTask::sampled(cases, &[10]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let task = bce(4, "sampled", &[10]);
+    // Every run picks its epoch count on the validation ratings, then is refit on train +
+    // validation for that many epochs (`TrainConfig::refit`): the latest-but-one rating of each
+    // user is the most telling one for the latest. NeuMF's fine-tuning (alpha 0.7, SGD 0.5) had
+    // the best validation HR@10 and NDCG@10 (0.7158, 0.4194) of 8 variants of optimiser,
+    // learning rate and alpha.
+    let refit = |mut c: TrainConfig| {
+        c.refit = true;
+        c
+    };
     let (gmf_dir, mlp_dir) = (tmp.path().join("gmf"), tmp.path().join("mlp"));
     let branch = |kind: NcfKind, dir: &Path| {
         implicit(
             dir,
             &ds,
             ModelConfig::Ncf(NcfRun {
-                ncf: ncf(&ds, kind, 16, &[64, 32, 16, 8]),
+                ncf: ncf(&ds, kind, 32, &[128, 64, 32, 16]).with_l2(0.0001),
                 pretrained: None,
             }),
-            adam(0.001, 20, 256, "hr@10"),
+            refit(adam(0.001, 20, 256, "hr@10")),
             task.clone(),
             &s.train,
             &s.valid,
@@ -126,18 +135,25 @@ fn ncf_leave_last_out_on_ml100k() {
     };
     let gmf = branch(NcfKind::Gmf, &gmf_dir);
     let mlp = branch(NcfKind::Mlp, &mlp_dir);
-    // NeuMF from the pretrained branches (the paper's pre-training, alpha 0.5), small steps.
+    // NeuMF from the pretrained branches (the paper's pre-training, then SGD).
+    let mut sgd = refit(adam(0.5, 10, 256, "hr@10"));
+    sgd.optimizer.algorithm = Algorithm::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+    };
     let neumf = implicit(
         &tmp.path().join("neumf"),
         &ds,
         ModelConfig::Ncf(NcfRun {
-            ncf: ncf(&ds, NcfKind::Neumf, 16, &[64, 32, 16, 8]),
+            ncf: ncf(&ds, NcfKind::Neumf, 32, &[128, 64, 32, 16])
+                .with_l2(0.0001)
+                .with_alpha(0.7),
             pretrained: Some(Pretrained {
                 gmf: gmf_dir.clone(),
                 mlp: mlp_dir.clone(),
             }),
         }),
-        adam(0.0001, 10, 256, "hr@10"),
+        sgd,
         task.clone(),
         &s.train,
         &s.valid,
@@ -151,7 +167,7 @@ fn ncf_leave_last_out_on_ml100k() {
                 .with_l2(0.001)
                 .with_init(EmbeddingInit::Normal { std: 0.01 }),
         ),
-        adam(0.005, 30, 256, "hr@10"),
+        refit(adam(0.005, 30, 256, "hr@10")),
         ImplicitTask {
             loss: "bpr".into(),
             ..task.clone()
@@ -170,9 +186,10 @@ fn ncf_leave_last_out_on_ml100k() {
     );
 }
 
-/// What NeuMF reaches on ML-100K leave-last-out (the target 0.68 / 0.40 is not met).
-const HR_NEUMF: f64 = 0.65;
-const NDCG_NEUMF: f64 = 0.37;
+/// What NeuMF reaches on ML-100K leave-last-out: the NDCG@10 target; its HR@10 target
+/// (0.68) is not met.
+const HR_NEUMF: f64 = 0.675;
+const NDCG_NEUMF: f64 = 0.40;
 
 #[test]
 fn full_ranking_on_ml100k_per_user_split() {
@@ -349,8 +366,10 @@ fn explicit_neumf_on_ml100k_u1() {
         return;
     };
     let (ds, train, valid, test) = fold(&dir, 1);
-    // Linear output and L2 0.0003: the best validation RMSE (0.8959) of 22 variants of output,
-    // L2, dimensions, inputs (ids or rating vectors), dropout, learning rate and batch size.
+    // Linear output and L2 0.0003, Adam 0.001 on a cosine schedule over 20 epochs: the best
+    // validation RMSE (0.8959) of 22 variants of output, L2, dimensions, inputs (ids or rating
+    // vectors), dropout, learning rate, batch size and schedule; then refit on the whole base
+    // file for the best epoch's number of epochs.
     let model = ncf(&ds, NcfKind::Neumf, 32, &[64, 32, 16])
         .with_activation(Activation::Relu)
         .with_l2(0.0003)
@@ -358,12 +377,16 @@ fn explicit_neumf_on_ml100k_u1() {
         .with_rating_min(ds.scale.0)
         .with_rating_max(ds.scale.1)
         .with_global_mean(train.mean_rating() as f32);
+    let mut cfg = adam(0.001, 20, 256, "rmse");
+    cfg.patience = None;
+    cfg.optimizer.schedule = LrSchedule::Cosine { min_lr: 0.0 };
+    cfg.refit = true;
     let m = train_and_score(
         ModelConfig::Ncf(NcfRun {
             ncf: model,
             pretrained: None,
         }),
-        adam(0.001, 40, 256, "rmse"),
+        cfg,
         BackendKind::Flex,
         &ds,
         &train,
@@ -371,8 +394,5 @@ fn explicit_neumf_on_ml100k_u1() {
         &test,
     );
     eprintln!("NeuMF on ratings, ML-100K u1 RMSE {:.4}", m.rmse);
-    assert!(m.rmse <= RMSE_NEUMF, "RMSE {:.4} > {RMSE_NEUMF}", m.rmse);
+    assert!(m.rmse <= 0.920, "RMSE {:.4} > 0.920", m.rmse);
 }
-
-/// What explicit NeuMF reaches on u1 (the target 0.920 is not met).
-const RMSE_NEUMF: f64 = 0.925;

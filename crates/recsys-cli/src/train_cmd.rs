@@ -116,6 +116,10 @@ pub struct TrainArgs {
     /// waiting for the device after each; each epoch's line in metrics.jsonl gets a `profile`.
     #[arg(long)]
     profile: bool,
+    /// After training, train a fresh model on the training and validation parts together for
+    /// the best epoch's number of epochs (the first run is kept in <run>/selection).
+    #[arg(long)]
+    refit: bool,
     /// Learning rate.
     #[arg(long)]
     lr: Option<f64>,
@@ -336,6 +340,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
             &["train", "profile"],
             toml::Value::Boolean(true),
         );
+    }
+    if args.refit {
+        set(&mut table, &["train", "refit"], toml::Value::Boolean(true));
     }
     if let Some(s) = args.seed {
         set(&mut table, &["train", "seed"], i(s as usize));
@@ -711,12 +718,18 @@ fn report(
                     .or_else(|| summary.best_ranking.as_ref().map(|r| json!(r))),
                 "best_epoch": summary.best_epoch,
                 "epochs": summary.history.len(),
+                "refit": config.train.refit,
                 "seconds": seconds,
             })
         );
     } else {
+        let refit = if config.train.refit {
+            " (refit on the training and validation parts)"
+        } else {
+            ""
+        };
         println!(
-            "{} on {} ({}): best epoch {} of {}",
+            "{} on {} ({}): best epoch {} of {}{refit}",
             config.model.name(),
             config.backend,
             summary.adapter,

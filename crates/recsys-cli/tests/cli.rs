@@ -434,6 +434,48 @@ fn regressor_and_resume_contracts() {
         &recsys(&["train", "--resume", &p("nowhere"), "--epochs", "1"]),
         &["nowhere"],
     );
+    // --refit: the selection run in <run>/selection, the run itself refit for its best epoch
+    // count on the training and validation parts; it cannot be resumed, and needs validation.
+    let o = recsys(&[
+        "train",
+        "--bias",
+        "--epochs",
+        "3",
+        "--refit",
+        "--out",
+        &p("refit"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["refit"], true);
+    let best = j["best_epoch"].as_u64().unwrap() as usize;
+    assert_eq!(j["epochs"].as_u64().unwrap() as usize, best);
+    let lines = |f: &str| {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        text.lines().count()
+    };
+    assert_eq!(lines("refit/selection/metrics.jsonl"), 3);
+    assert_eq!(lines("refit/metrics.jsonl"), best);
+    let config = std::fs::read_to_string(dir.path().join("refit/config.toml")).unwrap();
+    assert!(config.contains("refit = true"), "{config}");
+    assert_fails_with(
+        &recsys(&["train", "--resume", &p("refit"), "--epochs", "1"]),
+        &["refit", "cannot be resumed"],
+    );
+    assert_fails_with(
+        &recsys(&[
+            "train",
+            "--refit",
+            "--valid",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            &p("refit0"),
+        ]),
+        &["refit needs a validation part"],
+    );
 }
 
 #[test]

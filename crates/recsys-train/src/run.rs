@@ -301,9 +301,18 @@ pub fn regressor_from_mf_run(
     )?)
 }
 
+/// Where a refit run keeps the run that chose its epoch count.
+pub const SELECTION_DIR: &str = "selection";
+
 /// Trains `config.model` on `train` (validating on `valid`) into the run directory `dir`:
 /// writes `config.toml`, `idmap.json`, `metrics.jsonl`, `model-best.bpk`, `model-last.bpk`,
 /// `optimizer-last.bpk`, `loss.svg`, `<metric>.svg` (and `train-rows.bin` for AutoRec).
+///
+/// With [`TrainConfig::refit`], that run goes to `dir/selection`, and `dir` gets a fresh model
+/// trained on `train` and `valid` together for the selection run's best number of epochs (the
+/// summary reports the selection run's best epoch and validation metrics). A NeuMF selection run
+/// starts from the selection runs of refit pretrained runs, so no weight it starts from has
+/// seen the validation part.
 pub fn train_run(
     dir: &Path,
     config: &RunConfig,
@@ -311,6 +320,76 @@ pub fn train_run(
     train: &Interactions,
     valid: Option<&Interactions>,
     quiet: bool,
+) -> Result<TrainSummary> {
+    if !config.train.refit {
+        return train_once(dir, config, ids, train, valid, quiet, None);
+    }
+    let Some(valid) = valid.filter(|v| !v.is_empty()) else {
+        return Err(TrainError::Config(
+            "refit needs a validation part (it picks the number of epochs)".into(),
+        ));
+    };
+    let mut select = config.clone();
+    select.train.refit = false;
+    // A NeuMF selection run starts from its pretrained runs' own selection runs when they were
+    // refit: their refit weights have seen the validation part.
+    if let ModelConfig::Ncf(NcfRun {
+        pretrained: Some(p),
+        ..
+    }) = &mut select.model
+    {
+        for run in [&mut p.gmf, &mut p.mlp] {
+            let selection = run.join(SELECTION_DIR);
+            if selection.is_dir() {
+                *run = selection;
+            }
+        }
+    }
+    let chosen = train_once(
+        &dir.join(SELECTION_DIR),
+        &select,
+        ids,
+        train,
+        Some(valid),
+        quiet,
+        None,
+    )?;
+    let both = Interactions::concat(&[train, valid]);
+    if !quiet {
+        eprintln!(
+            "refit: {} epochs on the training and validation parts ({} pairs)",
+            chosen.best_epoch,
+            both.len()
+        );
+    }
+    let refit = train_once(
+        dir,
+        config,
+        ids,
+        &both,
+        None,
+        quiet,
+        Some(chosen.best_epoch),
+    )?;
+    Ok(TrainSummary {
+        best_epoch: chosen.best_epoch,
+        best_valid: chosen.best_valid,
+        best_ranking: chosen.best_ranking,
+        history: refit.history,
+        stopped_early: chosen.stopped_early,
+        adapter: refit.adapter,
+    })
+}
+
+/// One training run into `dir`, stopping after epoch `stop_after` when given.
+fn train_once(
+    dir: &Path,
+    config: &RunConfig,
+    ids: &IdMap,
+    train: &Interactions,
+    valid: Option<&Interactions>,
+    quiet: bool,
+    stop_after: Option<usize>,
 ) -> Result<TrainSummary> {
     config.train.validate()?;
     let device = device(config.backend, config.device_index)?;
@@ -327,7 +406,8 @@ pub fn train_run(
         }) => AnyModel::Ncf(ncf_from_pretrained(ncf, p, ids, &device)?),
         other => other.init(&device)?,
     };
-    let plan = plan(config, &model, train, valid, quiet)?;
+    let mut plan = plan(config, &model, train, valid, quiet)?;
+    plan.trainer = plan.trainer.with_stop_after(stop_after);
     let run = RunDir::create(dir)?;
     run.write_config(config)?;
     run.write_idmap(ids)?;
@@ -355,6 +435,13 @@ pub fn resume_run(
             "{}: cannot resume a `{}` run as `{family}`",
             dir.display(),
             config.model.family()
+        )));
+    }
+    if config.train.refit {
+        return Err(TrainError::Config(format!(
+            "{}: a refit run cannot be resumed (its epoch count was chosen by its selection \
+             run); train again with more epochs",
+            dir.display()
         )));
     }
     check_same_ids(dir, &run.read_idmap()?, ids)?;
@@ -939,6 +1026,110 @@ mod tests {
         std::fs::remove_file(dir.join("model-last.bpk")).unwrap();
         let err = resume_run(&dir, None, 1, &ids, &train, None, true).unwrap_err();
         assert!(err.to_string().contains("model-last.bpk"), "{err}");
+    }
+
+    #[test]
+    fn refit_trains_on_train_and_valid_for_the_best_epoch_count() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let mut config = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 8);
+        config.train.optimizer.schedule = crate::optim::LrSchedule::Cosine { min_lr: 0.0 };
+        config.train.optimizer.lr = 0.2;
+        config.train.refit = true;
+        let ids = ids(30, 20);
+        let s = train_run(&dir, &config, &ids, &train, Some(&valid), true).unwrap();
+        let selection = RunDir::open(dir.join(SELECTION_DIR))
+            .unwrap()
+            .read_metrics()
+            .unwrap();
+        assert_eq!(selection.len(), 8);
+        let best = selection.iter().rfind(|r| r.best).unwrap();
+        assert_eq!(s.best_epoch, best.epoch);
+        let (a, b) = (s.best_valid.unwrap().rmse, best.valid.unwrap().rmse);
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        // The refit run: the best epoch's number of epochs, no validation, and the selection
+        // run's learning rates (the schedule laid out over all 8 epochs, stopped there; the
+        // rates are per step, and the refit run has more steps per epoch, so they agree closely).
+        let refit = RunDir::open(&dir).unwrap().read_metrics().unwrap();
+        assert_eq!(refit.len(), best.epoch);
+        assert_eq!(s.history.len(), best.epoch);
+        for (a, b) in refit.iter().zip(&selection) {
+            assert!((a.lr - b.lr).abs() < 0.01 * 0.2, "{} vs {}", a.lr, b.lr);
+            assert!(a.valid.is_none());
+        }
+        // Its weights are those of a plain run on both parts stopped at the best epoch, and
+        // differ from the selection run's.
+        let both = Interactions::concat(&[&train, &valid]);
+        let mut plain = config.clone();
+        plain.train.refit = false;
+        let want_dir = tmp.path().join("want");
+        train_once(&want_dir, &plain, &ids, &both, None, true, Some(best.epoch)).unwrap();
+        let got = load_run(&dir, Checkpoint::Best, None).unwrap();
+        let want = load_run(&want_dir, Checkpoint::Best, None).unwrap();
+        let chosen = load_run(&dir.join(SELECTION_DIR), Checkpoint::Best, None).unwrap();
+        let p = got.predict(&valid.users, &valid.items);
+        assert_eq!(p, want.predict(&valid.users, &valid.items));
+        assert_ne!(p, chosen.predict(&valid.users, &valid.items));
+        // Having seen the validation ratings, the refit model fits them better.
+        assert!(got.evaluate(&valid).rmse < chosen.evaluate(&valid).rmse);
+
+        let err = resume_run(&dir, None, 2, &ids, &train, Some(&valid), true).unwrap_err();
+        assert!(err.to_string().contains("cannot be resumed"), "{err}");
+        let err = train_run(&tmp.path().join("x"), &config, &ids, &train, None, true).unwrap_err();
+        assert!(
+            err.to_string().contains("refit needs a validation part"),
+            "{err}"
+        );
+        assert!(!tmp.path().join("x").exists());
+    }
+
+    #[test]
+    fn refit_neumf_selects_from_the_pretrained_selection_runs() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = ids(30, 20);
+        let ncf = |kind| {
+            NcfConfig::new(30, 20)
+                .with_kind(kind)
+                .with_gmf_dim(4)
+                .with_mlp_layers(vec![8, 4])
+                .with_output(MfOutput::Linear)
+                .with_global_mean(train.mean_rating() as f32)
+        };
+        let run = |name: &str, kind, pretrained| {
+            let mut c = run_config(
+                ModelConfig::Ncf(NcfRun {
+                    ncf: ncf(kind),
+                    pretrained,
+                }),
+                3,
+            );
+            c.train.refit = true;
+            let dir = tmp.path().join(name);
+            train_run(&dir, &c, &ids, &train, Some(&valid), true).unwrap();
+            dir
+        };
+        let pretrained = Pretrained {
+            gmf: run("gmf", NcfKind::Gmf, None),
+            mlp: run("mlp", NcfKind::Mlp, None),
+        };
+        let neumf = run("neumf", NcfKind::Neumf, Some(pretrained.clone()));
+        let pre = |dir: &Path| match RunDir::open(dir).unwrap().read_config::<RunConfig>() {
+            Ok(RunConfig {
+                model:
+                    ModelConfig::Ncf(NcfRun {
+                        pretrained: Some(p),
+                        ..
+                    }),
+                ..
+            }) => p,
+            _ => panic!("not a pretrained NeuMF run"),
+        };
+        let p = pre(&neumf.join(SELECTION_DIR));
+        assert_eq!(p.gmf, pretrained.gmf.join(SELECTION_DIR));
+        assert_eq!(p.mlp, pretrained.mlp.join(SELECTION_DIR));
+        assert_eq!(pre(&neumf).gmf, pretrained.gmf);
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub struct TrainConfig {
     /// for the device after each: `metrics.jsonl` gets a `profile` per epoch. The waits keep a
     /// GPU from queueing work ahead, so a profiled epoch is slower than a plain one.
     pub profile: bool,
+    /// After training with validation, train a fresh model (same seed) on the training and
+    /// validation parts together for the best epoch's number of epochs, on the same learning-rate
+    /// schedule stopped there: the validation part picks the epoch count, then adds its data.
+    /// The run keeps the refit model; the selection run is kept in `<run>/selection`.
+    pub refit: bool,
     pub optimizer: OptimizerConfig,
 }
 
@@ -64,6 +69,7 @@ impl Default for TrainConfig {
             eval_batch_size: 8192,
             loss_readback_steps: 0,
             profile: false,
+            refit: false,
             optimizer: OptimizerConfig::default(),
         }
     }
@@ -232,6 +238,9 @@ pub struct Trainer {
     pub quiet: bool,
     /// Validation by ranking (implicit feedback), after every epoch.
     pub ranking: Option<Arc<RankingTask>>,
+    /// Stop after this epoch, with the learning-rate schedule still laid out over
+    /// [`TrainConfig::epochs`] (how a refit replays the selection run's first epochs).
+    pub stop_after: Option<usize>,
 }
 
 impl Trainer {
@@ -241,7 +250,14 @@ impl Trainer {
             rating_scale: None,
             quiet: false,
             ranking: None,
+            stop_after: None,
         }
+    }
+
+    /// Stops after epoch `epoch` (see [`Trainer::stop_after`]).
+    pub fn with_stop_after(mut self, epoch: Option<usize>) -> Self {
+        self.stop_after = epoch;
+        self
     }
 
     pub fn with_rating_scale(mut self, scale: (f32, f32)) -> Self {
@@ -416,7 +432,8 @@ impl Trainer {
         };
         let mut stopped_early = false;
 
-        for epoch in done + 1..=cfg.epochs {
+        let last = self.stop_after.map_or(cfg.epochs, |e| e.min(cfg.epochs));
+        for epoch in done + 1..=last {
             let start = Instant::now();
             let bar = if show_bar {
                 let bar = ProgressBar::with_draw_target(
@@ -430,7 +447,7 @@ impl Trainer {
                     .expect("valid template")
                     .progress_chars("=> "),
                 );
-                bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+                bar.set_prefix(format!("{epoch}/{last}"));
                 Some(bar)
             } else {
                 None
@@ -447,7 +464,7 @@ impl Trainer {
                 }
             };
             let mut profiler = Profiler::new(device, cfg.profile);
-            let order = orders.take(epoch, cfg.epochs);
+            let order = orders.take(epoch, last);
             // The host cuts the next batches on a helper thread while this one drives the device.
             model = std::thread::scope(|scope| -> Result<M> {
                 let mut model = model;
@@ -554,7 +571,7 @@ impl Trainer {
                 bar.finish_and_clear();
             }
             if !self.quiet {
-                eprintln!("{}", epoch_line(&record, cfg.epochs, cfg.metric));
+                eprintln!("{}", epoch_line(&record, last, cfg.metric));
             }
             history.push(record);
             if let Some(dir) = run_dir {
@@ -567,7 +584,7 @@ impl Trainer {
             if let Some(patience) = cfg.patience
                 && validates
                 && since_best >= patience
-                && epoch < cfg.epochs
+                && epoch < last
             {
                 stopped_early = true;
                 if !self.quiet {
@@ -834,6 +851,37 @@ pub(crate) mod tests {
             .with_global_mean(train.mean_rating() as f32)
             .with_init(recsys_models::EmbeddingInit::Normal { std: 0.1 })
             .with_seed(3)
+    }
+
+    #[test]
+    fn stop_after_keeps_the_schedule_of_all_epochs() {
+        let (train, valid) = synthetic();
+        let device = crate::device::device(crate::device::BackendKind::Flex, 0).unwrap();
+        let mut cfg = train_config(5);
+        cfg.optimizer.schedule = crate::optim::LrSchedule::Cosine { min_lr: 0.0 };
+        let config = mf_config(&train, MfOutput::Linear);
+        let fit = |stop| {
+            Trainer::new(cfg.clone())
+                .quiet(true)
+                .with_stop_after(stop)
+                .fit(
+                    config.init(&device).unwrap(),
+                    &train,
+                    Some(&valid),
+                    &device,
+                    None,
+                )
+                .unwrap()
+        };
+        let (all, two) = (fit(None), fit(Some(2)));
+        assert_eq!(all.history.len(), 5);
+        assert_eq!(two.history.len(), 2);
+        for (a, b) in two.history.iter().zip(&all.history) {
+            assert_eq!(a.lr, b.lr);
+            assert_eq!(a.train_loss, b.train_loss);
+            assert_eq!(a.valid, b.valid);
+        }
+        assert!(two.history[1].lr > all.history[4].lr);
     }
 
     fn baseline_rmse(train: &Interactions, valid: &Interactions) -> f64 {
