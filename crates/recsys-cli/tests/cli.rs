@@ -347,6 +347,30 @@ fn train_rejects_bad_configuration() {
         written.contains("dim = 8") && written.contains("batch_size = 2048"),
         "{written}"
     );
+    // The config files README's commands use stay valid.
+    for (name, model) in [("cosine.toml", "autorec"), ("mf-ml100k.toml", "mf")] {
+        let bias = if model == "mf" { "--bias" } else { "--quiet" };
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/configs")
+            .join(name);
+        let run = dir.path().join(name).display().to_string();
+        let o = recsys(&[
+            "train",
+            "--model",
+            model,
+            bias,
+            "--config",
+            &shipped.display().to_string(),
+            "--epochs",
+            "1",
+            "--out",
+            &run,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let written = std::fs::read_to_string(dir.path().join(name).join("config.toml")).unwrap();
+        assert!(written.contains("name = \"cosine\""), "{written}");
+    }
 }
 
 #[test]
