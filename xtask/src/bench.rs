@@ -242,6 +242,18 @@ fn header(r: &Value, rest: &str) -> String {
     )
 }
 
+/// The first cells of a run's table row: `| model | backend | adapter | scale |`.
+fn run_cells(x: &Value) -> String {
+    let cell = |k: &str| x[k].as_str().unwrap_or("").to_string();
+    format!(
+        "| {} | {} | {} | {} |",
+        cell("model"),
+        cell("backend"),
+        cell("adapter"),
+        cell("scale")
+    )
+}
+
 /// Writes the table of results `r` of `suite` between the `<!-- bench:SECTION -->` markers.
 fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
     let table = match suite {
@@ -295,11 +307,8 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
                     _ => String::new(),
                 };
                 t += &format!(
-                    "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB | {} |\n",
-                    x["model"].as_str().unwrap_or(""),
-                    x["backend"].as_str().unwrap_or(""),
-                    x["adapter"].as_str().unwrap_or(""),
-                    x["scale"].as_str().unwrap_or(""),
+                    "{} {} | {} | {:.3} | {:.0} | {:.0} MB | {} |\n",
+                    run_cells(x),
                     x["batch_size"],
                     match x["readback"].as_u64() {
                         Some(0) => "auto".to_string(),
@@ -328,11 +337,8 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
                     let p = &x["profile"];
                     let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
                     t += &format!(
-                        "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
-                        x["model"].as_str().unwrap_or(""),
-                        x["backend"].as_str().unwrap_or(""),
-                        x["adapter"].as_str().unwrap_or(""),
-                        x["scale"].as_str().unwrap_or(""),
+                        "{} {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                        run_cells(x),
                         x["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
                         f("batch"),
                         f("forward"),
@@ -354,11 +360,8 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             );
             for x in r["runs"].as_array().into_iter().flatten() {
                 t += &format!(
-                    "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} MB |\n",
-                    x["model"].as_str().unwrap_or(""),
-                    x["backend"].as_str().unwrap_or(""),
-                    x["adapter"].as_str().unwrap_or(""),
-                    x["scale"].as_str().unwrap_or(""),
+                    "{} {} | {} | {:.3} | {:.0} | {:.0} MB |\n",
+                    run_cells(x),
                     x["users"],
                     x["items"],
                     x["seconds"].as_f64().unwrap_or(f64::NAN),

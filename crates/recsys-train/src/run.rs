@@ -164,6 +164,19 @@ impl ModelConfig {
         }
     }
 
+    /// The trained runs this model starts from: a regressor's MF run, NeuMF's pretrained GMF
+    /// and MLP runs.
+    pub fn source_runs_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            ModelConfig::Regressor(r) => vec![&mut r.mf_run],
+            ModelConfig::Ncf(NcfRun {
+                pretrained: Some(p),
+                ..
+            }) => vec![&mut p.gmf, &mut p.mlp],
+            _ => Vec::new(),
+        }
+    }
+
     /// Builds the model on `device` with initial weights (a regressor's embedding tables are
     /// zeros here: [`train_run`] reads them from its MF run, [`load_run`] from its own weights).
     pub fn init(&self, device: &Device) -> Result<AnyModel> {
@@ -310,9 +323,10 @@ pub const SELECTION_DIR: &str = "selection";
 ///
 /// With [`TrainConfig::refit`], that run goes to `dir/selection`, and `dir` gets a fresh model
 /// trained on `train` and `valid` together for the selection run's best number of epochs (the
-/// summary reports the selection run's best epoch and validation metrics). A NeuMF selection run
-/// starts from the selection runs of refit pretrained runs, so no weight it starts from has
-/// seen the validation part.
+/// summary reports the selection run's best epoch and validation metrics). The selection run of
+/// a model that starts from other runs (NeuMF's pretrained branches, a regressor's MF run) starts
+/// from their selection runs when they were refit, so no weight it starts from has seen the
+/// validation part.
 pub fn train_run(
     dir: &Path,
     config: &RunConfig,
@@ -331,18 +345,12 @@ pub fn train_run(
     };
     let mut select = config.clone();
     select.train.refit = false;
-    // A NeuMF selection run starts from its pretrained runs' own selection runs when they were
-    // refit: their refit weights have seen the validation part.
-    if let ModelConfig::Ncf(NcfRun {
-        pretrained: Some(p),
-        ..
-    }) = &mut select.model
-    {
-        for run in [&mut p.gmf, &mut p.mlp] {
-            let selection = run.join(SELECTION_DIR);
-            if selection.is_dir() {
-                *run = selection;
-            }
+    // The selection run starts from the selection runs of refit source runs (pretrained
+    // branches, an MF run's embeddings): their refit weights have seen the validation part.
+    for run in select.model.source_runs_mut() {
+        let selection = run.join(SELECTION_DIR);
+        if selection.is_dir() {
+            *run = selection;
         }
     }
     let chosen = train_once(
@@ -1085,7 +1093,7 @@ mod tests {
     }
 
     #[test]
-    fn refit_neumf_selects_from_the_pretrained_selection_runs() {
+    fn refit_starts_selection_runs_from_the_source_runs_selection_runs() {
         let (train, valid) = synthetic();
         let tmp = tempfile::tempdir().unwrap();
         let ids = ids(30, 20);
@@ -1130,6 +1138,32 @@ mod tests {
         assert_eq!(p.gmf, pretrained.gmf.join(SELECTION_DIR));
         assert_eq!(p.mlp, pretrained.mlp.join(SELECTION_DIR));
         assert_eq!(pre(&neumf).gmf, pretrained.gmf);
+
+        // A regressor on a refit MF run: its selection run reads the MF selection run's tables,
+        // the regressor itself the refit MF's.
+        let mut mf = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 3);
+        mf.train.refit = true;
+        let mf_dir = tmp.path().join("mf");
+        train_run(&mf_dir, &mf, &ids, &train, Some(&valid), true).unwrap();
+        let mut reg = run_config(
+            ModelConfig::Regressor(RegressorRun {
+                mf_run: mf_dir.clone(),
+                regressor: regressor_config_for_mf_run(&mf_dir).unwrap(),
+            }),
+            2,
+        );
+        reg.train.refit = true;
+        let reg_dir = tmp.path().join("reg");
+        train_run(&reg_dir, &reg, &ids, &train, Some(&valid), true).unwrap();
+        let users = |dir: &Path| match load_run(dir, Checkpoint::Best, None).unwrap().model {
+            AnyModel::Mf(m) => m.user_embedding.table().into_data(),
+            AnyModel::Regressor(m) => m.user_embedding.table().into_data(),
+            _ => unreachable!(),
+        };
+        let (mf_select, mf_refit) = (users(&mf_dir.join(SELECTION_DIR)), users(&mf_dir));
+        assert_ne!(mf_select, mf_refit);
+        assert_eq!(users(&reg_dir.join(SELECTION_DIR)), mf_select);
+        assert_eq!(users(&reg_dir), mf_refit);
     }
 
     #[test]
