@@ -21,3 +21,22 @@ pub fn real_data(sub: &str, test: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// The seeds a quality test trains with: `RECSYS_QUALITY_SEEDS` (comma-separated, such as
+/// `1,2,3,42`), 42 without it. A test given several seeds prints each seed's figures and checks
+/// their mean, which shows how much of a figure is the draw of one seed.
+pub fn quality_seeds() -> Vec<u64> {
+    let Ok(list) = std::env::var("RECSYS_QUALITY_SEEDS") else {
+        return vec![42];
+    };
+    let seeds: Vec<u64> = list
+        .split(',')
+        .map(|s| {
+            s.trim().parse().unwrap_or_else(|_| {
+                panic!("RECSYS_QUALITY_SEEDS: {s:?} is not a seed (a list such as 1,2,42)")
+            })
+        })
+        .collect();
+    assert!(!seeds.is_empty(), "RECSYS_QUALITY_SEEDS names no seed");
+    seeds
+}
