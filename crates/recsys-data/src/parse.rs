@@ -530,13 +530,14 @@ fn parse_part(
     while !rest.is_empty() {
         if let (Some(d), None) = (single, interner.as_ref()) {
             // Fast path: numbers parsed while scanning, one pass over the bytes.
-            if let Some((used, user, item, rating, ts)) = fast_line(rest, d, &layout.columns) {
-                if rating >= lo && rating <= hi {
-                    out.push(user, item, rating, ts);
-                    line += 1;
-                    rest = &rest[used..];
-                    continue;
-                }
+            if let Some((used, user, item, rating, ts)) = fast_line(rest, d, &layout.columns)
+                && rating >= lo
+                && rating <= hi
+            {
+                out.push(user, item, rating, ts);
+                line += 1;
+                rest = &rest[used..];
+                continue;
             }
         }
         // General path: any delimiter, quotes, string ids, and every error message.

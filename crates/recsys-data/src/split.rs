@@ -220,7 +220,7 @@ fn stratified(data: &Interactions, nv: usize, nt: usize, rng: &mut StdRng) -> Ve
             }
             let ok = |e: usize| {
                 let still = missing(&have[e], e) - u32::from(eligible[e] && have[e][p] == 0);
-                left[e] - 1 >= still
+                left[e] > still
             };
             if ok(u) && ok(i) {
                 part[r] = p as u8;

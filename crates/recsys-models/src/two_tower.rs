@@ -80,7 +80,7 @@ impl TwoTowerConfig {
                 self.hidden
             ));
         }
-        if !(self.temperature > 0.0) {
+        if self.temperature.is_nan() || self.temperature <= 0.0 {
             return bad(format!(
                 "temperature ({}) must be positive",
                 self.temperature

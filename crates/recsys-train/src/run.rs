@@ -191,8 +191,9 @@ impl ModelConfig {
     }
 }
 
-/// A built model of any family.
+/// A built model of any family. A run holds one or two, so the variants' sizes do not matter.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum AnyModel {
     Mf(Mf),
     RecommenderNet(RecommenderNet),
