@@ -239,49 +239,67 @@ fn full_ranking_on_ml100k_per_user_split() {
     let known = Interactions::concat(&[&s.train, &s.valid]);
     let test = RankingTask::full(&s.test, &known, &[10]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let tt = implicit(
-        &tmp.path().join("tt"),
-        &ds,
-        ModelConfig::TwoTower(
-            // Dimension 128 and temperature 0.85: the best validation NDCG@10 (0.1496) of 14
-            // variants of dimension (64-256), temperature, learning rate and batch size.
-            TwoTowerConfig::new(x.n_users, x.n_items)
-                .with_dim(128)
-                .with_temperature(0.85)
-                .with_logq(true),
-        ),
-        adagrad(0.05, 30, 1024, "ndcg@10"),
-        ImplicitTask {
-            loss: "softmax".into(),
-            protocol: "full".into(),
-            ks: vec![10],
-            ..Default::default()
-        },
-        &s.train,
-        &s.valid,
-    );
-    let neumf = implicit(
-        &tmp.path().join("neumf"),
-        &ds,
-        ModelConfig::Ncf(NcfRun {
-            ncf: ncf(&ds, NcfKind::Neumf, 32, &[128, 64, 32, 16]),
-            pretrained: None,
-        }),
-        adam(0.001, 20, 256, "ndcg@10"),
-        bce(4, "full", &[10]),
-        &s.train,
-        &s.valid,
-    );
-    eprintln!("ML-100K 75/25 by user, full ranking, training items excluded:");
-    row("NeuMF", &neumf.rank(&test), 10);
-    let (_, ndcg) = row("two-tower", &tt.rank(&test), 10);
+    let seeds = quality_seeds();
+    let mut sums = [0.0; 2];
+    for &seed in &seeds {
+        let tmp = tmp.path().join(seed.to_string());
+        let mut tt_cfg = adagrad(0.05, 30, 1024, "ndcg@10");
+        tt_cfg.seed = seed;
+        let tt = implicit(
+            &tmp.join("tt"),
+            &ds,
+            ModelConfig::TwoTower(
+                // Dimension 128 and temperature 0.85: the best validation NDCG@10 (0.1496) of 14
+                // variants of dimension (64-256), temperature, learning rate and batch size.
+                TwoTowerConfig::new(x.n_users, x.n_items)
+                    .with_dim(128)
+                    .with_temperature(0.85)
+                    .with_logq(true)
+                    .with_seed(seed),
+            ),
+            tt_cfg,
+            ImplicitTask {
+                loss: "softmax".into(),
+                protocol: "full".into(),
+                ks: vec![10],
+                ..Default::default()
+            },
+            &s.train,
+            &s.valid,
+        );
+        let mut neumf_cfg = adam(0.001, 20, 256, "ndcg@10");
+        neumf_cfg.seed = seed;
+        let neumf = implicit(
+            &tmp.join("neumf"),
+            &ds,
+            ModelConfig::Ncf(NcfRun {
+                ncf: ncf(&ds, NcfKind::Neumf, 32, &[128, 64, 32, 16]).with_seed(seed),
+                pretrained: None,
+            }),
+            neumf_cfg,
+            bce(4, "full", &[10]),
+            &s.train,
+            &s.valid,
+        );
+        eprintln!("ML-100K 75/25 by user, full ranking, training items excluded, seed {seed}:");
+        sums[0] += row("NeuMF", &neumf.rank(&test), 10).1;
+        sums[1] += row("two-tower", &tt.rank(&test), 10).1;
+    }
+    let ndcg = sums[1] / seeds.len() as f64;
+    if seeds.len() > 1 {
+        eprintln!(
+            "Mean NDCG@10 over seeds {seeds:?}: NeuMF {:.4}, two-tower {ndcg:.4}",
+            sums[0] / seeds.len() as f64
+        );
+    }
     assert!(
         ndcg >= NDCG_FULL,
         "two-tower NDCG@10 {ndcg:.4} (Microsoft Recommenders: BPR 0.442, NCF 0.396)"
     );
 }
 
-/// The target for the best model.
+/// The target for the best model. The two-tower model reaches 0.4474-0.4515 over seeds
+/// 1, 2, 3, 42, mean 0.4501: the target holds on average, not for every seed.
 const NDCG_FULL: f64 = 0.45;
 
 /// The TFRS basic retrieval tutorial: every ML-100K rating a positive, movies keyed by title, a
