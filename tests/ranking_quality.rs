@@ -58,6 +58,12 @@ fn adam(lr: f64, epochs: usize, batch_size: usize, metric: &str) -> TrainConfig 
     }
 }
 
+/// `c` with its shuffling and sampling seeded by `seed`.
+fn seeded(mut c: TrainConfig, seed: u64) -> TrainConfig {
+    c.seed = seed;
+    c
+}
+
 fn adagrad(lr: f64, epochs: usize, batch_size: usize, metric: &str) -> TrainConfig {
     let mut c = adam(lr, epochs, batch_size, metric);
     c.optimizer.algorithm = Algorithm::Adagrad {
@@ -124,8 +130,7 @@ fn ncf_leave_last_out_on_ml100k() {
     // count on NDCG@10 instead of HR@10 (the same epochs for seeds 2 and 3).
     let settings = |mut c: TrainConfig, seed: u64| {
         c.refit = true;
-        c.seed = seed;
-        c
+        seeded(c, seed)
     };
     let names = ["GMF", "MLP", "BPR-MF", "NeuMF"];
     let mut sums = [(0.0, 0.0); 4];
@@ -214,11 +219,10 @@ fn ncf_leave_last_out_on_ml100k() {
     );
 }
 
-/// Bounds every seed tried (1, 2, 3, 42) passes, alone and on average: NeuMF HR@10 0.6670-0.6787
-/// and NDCG@10 0.3880-0.4009, mean 0.6736 / 0.3933. The targets (0.68 / 0.40) are not met
-/// on average; seed 42 alone meets the NDCG target.
-const HR_NEUMF: f64 = 0.665;
-const NDCG_NEUMF: f64 = 0.385;
+/// Just under the mean over seeds 1, 2, 3, 42 (NeuMF HR@10 0.6736, NDCG@10 0.3933), which seed 42
+/// alone also passes (0.6787 / 0.4009). The targets (0.68 / 0.40) are not met on average.
+const HR_NEUMF: f64 = 0.67;
+const NDCG_NEUMF: f64 = 0.39;
 
 #[test]
 fn full_ranking_on_ml100k_per_user_split() {
@@ -244,8 +248,6 @@ fn full_ranking_on_ml100k_per_user_split() {
     let mut sums = [0.0; 2];
     for &seed in &seeds {
         let tmp = tmp.path().join(seed.to_string());
-        let mut tt_cfg = adagrad(0.05, 30, 1024, "ndcg@10");
-        tt_cfg.seed = seed;
         let tt = implicit(
             &tmp.join("tt"),
             &ds,
@@ -258,7 +260,7 @@ fn full_ranking_on_ml100k_per_user_split() {
                     .with_logq(true)
                     .with_seed(seed),
             ),
-            tt_cfg,
+            seeded(adagrad(0.05, 30, 1024, "ndcg@10"), seed),
             ImplicitTask {
                 loss: "softmax".into(),
                 protocol: "full".into(),
@@ -268,8 +270,6 @@ fn full_ranking_on_ml100k_per_user_split() {
             &s.train,
             &s.valid,
         );
-        let mut neumf_cfg = adam(0.001, 20, 256, "ndcg@10");
-        neumf_cfg.seed = seed;
         let neumf = implicit(
             &tmp.join("neumf"),
             &ds,
@@ -277,7 +277,7 @@ fn full_ranking_on_ml100k_per_user_split() {
                 ncf: ncf(&ds, NcfKind::Neumf, 32, &[128, 64, 32, 16]).with_seed(seed),
                 pretrained: None,
             }),
-            neumf_cfg,
+            seeded(adam(0.001, 20, 256, "ndcg@10"), seed),
             bce(4, "full", &[10]),
             &s.train,
             &s.valid,
@@ -428,11 +428,10 @@ fn explicit_neumf_on_ml100k_u1() {
             .with_rating_max(ds.scale.1)
             .with_global_mean(train.mean_rating() as f32)
             .with_seed(seed);
-        let mut cfg = adam(0.001, 20, 256, "rmse");
+        let mut cfg = seeded(adam(0.001, 20, 256, "rmse"), seed);
         cfg.patience = None;
         cfg.optimizer.schedule = LrSchedule::Cosine { min_lr: 0.0 };
         cfg.refit = true;
-        cfg.seed = seed;
         let m = train_and_score(
             ModelConfig::Ncf(NcfRun {
                 ncf: model,
@@ -452,6 +451,8 @@ fn explicit_neumf_on_ml100k_u1() {
         sum += m.rmse;
     }
     let rmse = sum / seeds.len() as f64;
-    eprintln!("NeuMF on ratings, ML-100K u1, mean over seeds {seeds:?}: RMSE {rmse:.4}");
+    if seeds.len() > 1 {
+        eprintln!("NeuMF on ratings, ML-100K u1, mean over seeds {seeds:?}: RMSE {rmse:.4}");
+    }
     assert!(rmse <= 0.920, "RMSE {rmse:.4} > 0.920");
 }
