@@ -124,10 +124,14 @@ fn ncf_leave_last_out_on_ml100k() {
     // validation for that many epochs (`TrainConfig::refit`): the latest-but-one rating of each
     // user is the most telling one for the latest. NeuMF's fine-tuning (alpha 0.7, SGD 0.5) had
     // the best validation HR@10 and NDCG@10 (0.7158, 0.4194) of 8 variants of optimiser,
-    // learning rate and alpha (seed 42). Tried over seeds 1, 2, 3 and not adopted: GMF with 64
-    // factors (alone, and with MLP 256-128-64-32), GMF and MLP on a cosine schedule (at 0.001 and
-    // 0.002) or with 8 negatives, each with lower mean validation figures; choosing every epoch
-    // count on NDCG@10 instead of HR@10 (the same epochs for seeds 2 and 3).
+    // learning rate and alpha (seed 42). Dropout 0.2 after the MLP branch's layers raised the mean
+    // validation HR@10 / NDCG@10 over seeds 1, 2, 3 from 0.7038 / 0.4170 to 0.7073 / 0.4195
+    // (dropout 0.3: 0.7041 / 0.4168, 0.4: 0.7002 / 0.4155, 0.2 kept while fine-tuning NeuMF too:
+    // 0.7055 / 0.4178). Tried over seeds 1, 2, 3 and not adopted: GMF with 64 factors (alone, and
+    // with MLP 256-128-64-32), GMF and MLP on a cosine schedule (at 0.001 and 0.002), with 8
+    // negatives, with L2 0.00001 or trained with BPR, MLP 64-32-16-8, each with lower mean
+    // validation figures; choosing every epoch count on NDCG@10 instead of HR@10 (the same
+    // epochs for seeds 2 and 3).
     let settings = |mut c: TrainConfig, seed: u64| {
         c.refit = true;
         seeded(c, seed)
@@ -145,6 +149,7 @@ fn ncf_leave_last_out_on_ml100k() {
                 ModelConfig::Ncf(NcfRun {
                     ncf: ncf(&ds, kind, 32, &[128, 64, 32, 16])
                         .with_l2(0.0001)
+                        .with_dropout(if kind == NcfKind::Mlp { 0.2 } else { 0.0 })
                         .with_seed(seed),
                     pretrained: None,
                 }),
@@ -219,10 +224,10 @@ fn ncf_leave_last_out_on_ml100k() {
     );
 }
 
-/// Just under the mean over seeds 1, 2, 3, 42 (NeuMF HR@10 0.6736, NDCG@10 0.3933), which seed 42
-/// alone also passes (0.6787 / 0.4009). The targets (0.68 / 0.40) are not met on average.
-const HR_NEUMF: f64 = 0.67;
-const NDCG_NEUMF: f64 = 0.39;
+/// Just under the mean over seeds 1, 2, 3, 42 (NeuMF HR@10 0.6787, NDCG@10 0.3953), which seed 42
+/// alone also passes (0.6755 / 0.4002). The targets (0.68 / 0.40) are not met on average.
+const HR_NEUMF: f64 = 0.675;
+const NDCG_NEUMF: f64 = 0.395;
 
 #[test]
 fn full_ranking_on_ml100k_per_user_split() {

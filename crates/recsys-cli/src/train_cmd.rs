@@ -34,8 +34,8 @@ pub struct BackendArgs {
 #[derive(Args)]
 pub struct TrainArgs {
     /// Model family: mf, recnet (Keras RecommenderNet), regressor (on a trained MF run's frozen
-    /// embeddings, see --embeddings), autorec, or gmf, mlp, neumf (neural collaborative
-    /// filtering).
+    /// embeddings, see --embeddings), autorec, gmf, mlp, neumf (neural collaborative
+    /// filtering), or two-tower (retrieval with an in-batch softmax).
     /// [default: mf]
     #[arg(long)]
     model: Option<String>,
@@ -46,10 +46,11 @@ pub struct TrainArgs {
     /// The MF run whose embeddings a regressor reads (frozen).
     #[arg(long)]
     embeddings: Option<PathBuf>,
-    /// Hidden layer widths, e.g. 1500,500,1500 (recnet, regressor, autorec).
+    /// Hidden layer widths, e.g. 1500,500,1500 (recnet, regressor, autorec, two-tower; mlp and
+    /// neumf: the MLP tower, the first width being `[user ; item]`).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
-    /// Dropout rate (recnet, regressor, autorec).
+    /// Dropout rate (recnet, regressor, autorec; mlp and neumf: after each MLP layer).
     #[arg(long)]
     dropout: Option<f64>,
     /// AutoRec reconstructs items' rating vectors (I-AutoRec, the default).
@@ -235,7 +236,8 @@ fn default_model(family: &str, embeddings: Option<&PathBuf>) -> Result<ModelConf
             })
         }
         other => bail!(
-            "unknown model {other:?}: expected mf, recnet, regressor, autorec, gmf, mlp or neumf"
+            "unknown model {other:?}: expected mf, recnet, regressor, autorec, gmf, mlp, neumf or \
+             two-tower"
         ),
     })
 }
