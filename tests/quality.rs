@@ -179,7 +179,7 @@ fn flex_and_wgpu_agree_on_ml100k() {
 /// the epochs from the 20th or 30th on (0.8908) or on a constant rate (0.8929-0.9024), dropout
 /// 0.1 / 0.3 on the factor products (0.8923 / 0.8935), the scaled-sigmoid output on [1, 5] or
 /// [0.5, 5.5] (0.8944 / 0.8907), item L2 half or twice the user L2 (0.8902 / 0.8910), 80 epochs
-/// at 0.0015 (0.8912), batch 256 at 0.002 (0.8905), dim 128 (0.8969).
+/// at 0.0015 (0.8912), batch 256 at 0.002 (0.8905), dim 128 with L2 0.12 (0.8969).
 fn mf_settings(ds: &Dataset, train: &Interactions) -> (ModelConfig, TrainConfig) {
     let x = &ds.interactions;
     let model = MfConfig::new(x.n_users, x.n_items)

@@ -135,7 +135,7 @@ fn ncf_leave_last_out_on_ml100k() {
     // 0.7073 / 0.4195 as set here): 8 negatives per positive 0.7087 / 0.4223, but its test mean
     // over seeds 1, 2, 3, 42 fell to 0.6760 / 0.3957 (seed 42: 0.6649 / 0.3974), so a noise-level
     // gain, not adopted; 12 or 16 negatives, 2 negatives, alpha 0.5 / 0.6 / 0.8, SGD 0.3 or 1.0,
-    // no L2, 20 epochs: each 0.7045-0.7084 / 0.4167-0.4208. Averaging the branches' parameters
+    // no L2, 20 epochs: each 0.7052-0.7084 / 0.4167-0.4208. Averaging the branches' parameters
     // over their epochs from the fifth on (stochastic weight averaging) lowered them all (NeuMF
     // 0.6967 / 0.4119).
     let settings = |mut c: TrainConfig, seed: u64| {
