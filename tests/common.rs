@@ -26,8 +26,14 @@ pub fn real_data(sub: &str, test: &str) -> Option<PathBuf> {
 /// `1,2,3,42`), 42 without it. A test given several seeds prints each seed's figures and checks
 /// their mean, which shows how much of a figure is the draw of one seed.
 pub fn quality_seeds() -> Vec<u64> {
+    quality_seeds_or(&[42])
+}
+
+/// [`quality_seeds`] with `default` instead of seed 42 alone, for a test whose target holds for
+/// a mean over seeds.
+pub fn quality_seeds_or(default: &[u64]) -> Vec<u64> {
     let Ok(list) = std::env::var("RECSYS_QUALITY_SEEDS") else {
-        return vec![42];
+        return default.to_vec();
     };
     let seeds: Vec<u64> = list
         .split(',')

@@ -80,7 +80,9 @@ pub struct TrainArgs {
     /// column of the training rating matrix, projected by dense layers).
     #[arg(long)]
     input: Option<String>,
-    /// NeuMF starts from this trained gmf run (with --pretrained-mlp).
+    /// NeuMF starts from this trained gmf run (with --pretrained-mlp), or from an mf run: MF is
+    /// GMF with h = 1, and its d factors and biases make a GMF branch of width d + 2 (so
+    /// --embedding-dim d+2).
     #[arg(long, requires = "pretrained_mlp")]
     pretrained_gmf: Option<PathBuf>,
     /// NeuMF starts from this trained mlp run (with --pretrained-gmf).

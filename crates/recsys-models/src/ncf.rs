@@ -41,7 +41,7 @@ use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::layers::{Activation, DenseInit, kernel_l2, salted, seeded_linear};
 use crate::mf::MfOutput;
-use crate::traits::{ModelLoss, RatingBatch, RatingModel, Scorer, pairwise_loss};
+use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer, pairwise_loss};
 
 /// Which branches an [`Ncf`] has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -540,6 +540,54 @@ impl Ncf {
             .to_rating(z, self.rating_min, self.rating_max)
     }
 
+    /// This GMF model with the vectors and logit of a trained [`Mf`](crate::Mf): MF is GMF with
+    /// `h = 1` (the paper, section 3.2), and a biased MF's logit `p_u · q_i + b_u + b_i + c` is the
+    /// dot product of `[p_u, b_u + c, 1]` and `[q_i, 1, b_i]` ([`Retriever`]), so the GMF vectors
+    /// are those (width `d + 2`), `h` is all ones and the output bias 0: both give the same logits.
+    /// The model must be a GMF on ids of the MF's users and items with `gmf_dim = d + 2`.
+    pub fn gmf_from_mf(self, mf: &crate::Mf) -> Result<Ncf> {
+        let bad = |m: String| Err(ModelError::InvalidConfig(format!("GMF from MF: {m}")));
+        if self.kind != NcfKind::Gmf || self.input != NcfInput::Ids {
+            return bad(format!(
+                "needs a gmf model on ids, got {} on {:?}",
+                self.kind.name(),
+                self.input
+            ));
+        }
+        let device = self.output.weight.device();
+        let to = |t: Tensor<2>| Tensor::<2>::from_data(t.into_data(), &device);
+        let users = to(mf.user_vectors(Tensor::arange(0..mf.n_users() as i64, &device)));
+        let items = to(mf.item_vectors());
+        let ([n_users, width], [n_items, _]) = (users.dims(), items.dims());
+        let mine = (
+            self.n_users,
+            self.n_items,
+            self.gmf_user.as_ref().map(Tower::width),
+        );
+        if (n_users, n_items, Some(width)) != mine {
+            return bad(format!(
+                "the mf run has (users, items, GMF width = factors + 2) {:?}, this model {:?}",
+                (n_users, n_items, width),
+                (mine.0, mine.1, mine.2.unwrap_or(0))
+            ));
+        }
+        let mut out = self;
+        let table = |t: Tensor<2>| {
+            Some(Tower {
+                embedding: Some(EmbeddingTable {
+                    weight: Param::from_data(t.into_data(), &device),
+                }),
+                dense: None,
+            })
+        };
+        out.gmf_user = table(users);
+        out.gmf_item = table(items);
+        out.output.weight =
+            Param::from_data(Tensor::<2>::ones([width, 1], &device).into_data(), &device);
+        out.output.bias = Some(Param::from_data(TensorData::new(vec![0f32], [1]), &device));
+        Ok(out)
+    }
+
     /// NeuMF from trained GMF and MLP models of the same data and sizes, on this model's device:
     /// their vectors and layers (moved, as they are), and the output layer `[α h_G ; (1 - α) h_M]`, bias `α b_G + (1 - α) b_M`.
     pub fn from_pretrained(self, gmf: Ncf, mlp: Ncf, alpha: f32) -> Result<Ncf> {
@@ -814,6 +862,45 @@ mod tests {
             .from_pretrained(other, base(NcfKind::Mlp), 0.5)
             .unwrap_err();
         assert!(err.to_string().contains("factors"), "{err}");
+    }
+
+    #[test]
+    fn gmf_from_mf_gives_the_mf_logits() {
+        let device = Device::flex();
+        let mut mf = crate::MfConfig::new(5, 7)
+            .with_dim(3)
+            .with_bias(true)
+            .with_output(MfOutput::Logit)
+            .with_global_mean(0.3)
+            .init(&device)
+            .unwrap();
+        // Non-zero biases, so they are exercised.
+        let biases = |n: usize, s: f32| EmbeddingTable {
+            weight: Param::from_data(
+                TensorData::new((0..n).map(|k| s * (k as f32 + 1.0)).collect(), [n, 1]),
+                &device,
+            ),
+        };
+        mf.user_bias = Some(biases(5, 0.1));
+        mf.item_bias = Some(biases(7, -0.2));
+        let gmf = |dim| {
+            NcfConfig::new(5, 7)
+                .with_kind(NcfKind::Gmf)
+                .with_gmf_dim(dim)
+                .init(&device)
+                .unwrap()
+        };
+        let users = Tensor::<1, Int>::from_ints([0, 3, 4, 1], &device);
+        let items = Tensor::<1, Int>::from_ints([1, 6, 2, 0], &device);
+        let want = vec1(mf.logits(users.clone(), items.clone()));
+        let got = gmf(5).gmf_from_mf(&mf).unwrap();
+        let got = vec1(got.logits_with_penalty(users, items, false).0);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+        // The width must be the factors + 2.
+        let err = gmf(3).gmf_from_mf(&mf).unwrap_err();
+        assert!(err.to_string().contains("factors + 2"), "{err}");
     }
 
     #[test]

@@ -636,7 +636,7 @@ any_from!(Mf, RecommenderNet, Regressor, AutoRec, Ncf, TwoTower);
 
 /// The NeuMF model of `config` starting from the best weights of the GMF and MLP runs of
 /// `pretrained`, on `device`. Both runs must be of the same data (`ids`) and of the sizes
-/// `config` asks for.
+/// `config` asks for. The GMF run may be an MF run (`d` factors, GMF width `d + 2`).
 pub fn ncf_from_pretrained(
     config: &NcfConfig,
     pretrained: &Pretrained,
@@ -647,11 +647,37 @@ pub fn ncf_from_pretrained(
         let run = RunDir::open(dir)?;
         let c = match run.read_config::<RunConfig>()?.model {
             ModelConfig::Ncf(c) if c.ncf.kind == kind => c.ncf,
+            // MF is GMF with h = 1: its vectors start the GMF branch (`Ncf::gmf_from_mf`).
+            ModelConfig::Mf(c) if kind == NcfKind::Gmf => {
+                if config.gmf_dim != c.dim + 2 {
+                    return Err(TrainError::Config(format!(
+                        "{}: an mf run of {} factors starts a GMF branch of width {} (factors + 2: \
+                         the biases), this model's GMF width is {}",
+                        dir.display(),
+                        c.dim,
+                        c.dim + 2,
+                        config.gmf_dim
+                    )));
+                }
+                check_same_ids(dir, &run.read_idmap()?, ids)?;
+                let mf = run.load_model(c.init(device)?, Checkpoint::Best)?;
+                let gmf = config
+                    .clone()
+                    .with_kind(NcfKind::Gmf)
+                    .with_gmf_dim(c.dim + 2)
+                    .init(device)?;
+                return Ok(gmf.gmf_from_mf(&mf)?);
+            }
             other => {
                 return Err(TrainError::Config(format!(
-                    "{}: NeuMF pre-training needs a `{}` run, this is a `{}` run",
+                    "{}: NeuMF pre-training needs a `{}` run{}, this is a `{}` run",
                     dir.display(),
                     kind.name(),
+                    if kind == NcfKind::Gmf {
+                        " (or `mf`)"
+                    } else {
+                        ""
+                    },
                     other.name()
                 )));
             }
@@ -1091,6 +1117,80 @@ mod tests {
             "{err}"
         );
         assert!(!tmp.path().join("x").exists());
+    }
+
+    #[test]
+    fn neumf_starts_its_gmf_branch_from_an_mf_run() {
+        let (train, valid) = synthetic();
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = ids(30, 20);
+        let train_dir = |name: &str, model| {
+            let dir = tmp.path().join(name);
+            train_run(
+                &dir,
+                &run_config(model, 2),
+                &ids,
+                &train,
+                Some(&valid),
+                true,
+            )
+            .unwrap();
+            dir
+        };
+        let mf_dir = train_dir("mf", ModelConfig::Mf(mf_config(&train, MfOutput::Linear)));
+        let mlp_dir = train_dir(
+            "mlp",
+            ModelConfig::Ncf(NcfRun {
+                ncf: NcfConfig::new(30, 20)
+                    .with_kind(NcfKind::Mlp)
+                    .with_mlp_layers(vec![8, 4]),
+                pretrained: None,
+            }),
+        );
+        let pretrained = Pretrained {
+            gmf: mf_dir.clone(),
+            mlp: mlp_dir,
+        };
+        let neumf = |gmf_dim: usize| {
+            let config = NcfConfig::new(30, 20)
+                .with_gmf_dim(gmf_dim)
+                .with_mlp_layers(vec![8, 4])
+                .with_alpha(1.0);
+            let device = device(BackendKind::Flex, 0).unwrap();
+            ncf_from_pretrained(&config, &pretrained, &ids, &device)
+        };
+        // With alpha 1 the MLP branch is weighted 0: NeuMF's logits are the MF's.
+        let m = neumf(4 + 2).unwrap();
+        let mf = match load_run(&mf_dir, Checkpoint::Best, None).unwrap().model {
+            AnyModel::Mf(m) => m,
+            _ => unreachable!(),
+        };
+        let d = Device::flex();
+        let (users, items) = (
+            Tensor::from_ints([0, 7, 29, 3], &d),
+            Tensor::from_ints([0, 19, 5, 5], &d),
+        );
+        let want: Vec<f32> = mf
+            .logits(users.clone(), items.clone())
+            .into_data()
+            .try_into_vec_as()
+            .unwrap();
+        let (users, items) = (
+            Tensor::from_data(users.into_data(), &m.output.weight.device()),
+            Tensor::from_data(items.into_data(), &m.output.weight.device()),
+        );
+        let got: Vec<f32> = m
+            .logits_with_penalty(users, items, false)
+            .0
+            .into_data()
+            .try_into_vec_as()
+            .unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+        // The GMF width must be the MF's factors + 2.
+        let err = neumf(4).unwrap_err();
+        assert!(err.to_string().contains("factors + 2"), "{err}");
     }
 
     #[test]
