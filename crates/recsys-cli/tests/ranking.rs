@@ -205,7 +205,7 @@ fn bpr_mf_and_pretrained_neumf() {
         "--out",
         &path("y"),
     ])));
-    assert_fails_with(&o, &["needs a `gmf` run, this is a `mlp` run"]);
+    assert_fails_with(&o, &["needs a `gmf` run (or `mf`), this is a `mlp` run"]);
 }
 
 #[test]

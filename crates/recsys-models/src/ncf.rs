@@ -25,7 +25,8 @@
 //!
 //! NeuMF can start from trained GMF and MLP models ([`Ncf::from_pretrained`]): their vectors and
 //! layers are copied, and the output layer is `[α h_G ; (1 - α) h_M]` with bias
-//! `α b_G + (1 - α) b_M`, the paper's pre-training.
+//! `α b_G + (1 - α) b_M`, the paper's pre-training. The GMF branch may also start from a trained
+//! [`Mf`](crate::Mf), which is GMF with `h = 1` ([`Ncf::gmf_from_mf`]).
 
 use std::sync::Arc;
 
@@ -556,7 +557,8 @@ impl Ncf {
         }
         let device = self.output.weight.device();
         let to = |t: Tensor<2>| Tensor::<2>::from_data(t.into_data(), &device);
-        let users = to(mf.user_vectors(Tensor::arange(0..mf.n_users() as i64, &device)));
+        let all_users = Tensor::arange(0..mf.n_users() as i64, &mf.user_embedding.table().device());
+        let users = to(mf.user_vectors(all_users));
         let items = to(mf.item_vectors());
         let ([n_users, width], [n_items, _]) = (users.dims(), items.dims());
         let mine = (
