@@ -661,11 +661,7 @@ pub fn ncf_from_pretrained(
                 }
                 check_same_ids(dir, &run.read_idmap()?, ids)?;
                 let mf = run.load_model(c.init(device)?, Checkpoint::Best)?;
-                let gmf = config
-                    .clone()
-                    .with_kind(NcfKind::Gmf)
-                    .with_gmf_dim(c.dim + 2)
-                    .init(device)?;
+                let gmf = config.clone().with_kind(NcfKind::Gmf).init(device)?;
                 return Ok(gmf.gmf_from_mf(&mf)?);
             }
             other => {
