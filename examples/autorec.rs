@@ -78,7 +78,10 @@ fn main() -> anyhow::Result<()> {
         device_index: 0,
         rating_scale: [ds.scale.0, ds.scale.1],
         task: Default::default(),
-        data: [("source".to_string(), args.data.clone())].into(),
+        data: recsys::train::DataRecipe {
+            source: args.data.clone(),
+            ..Default::default()
+        },
     };
     let adam = |lr| OptimizerConfig {
         lr,

@@ -113,7 +113,10 @@ fn main() -> anyhow::Result<()> {
             device_index: 0,
             rating_scale: [lo, hi],
             task: Default::default(),
-            data: [("source".to_string(), args.data.clone())].into(),
+            data: recsys::train::DataRecipe {
+                source: args.data.clone(),
+                ..Default::default()
+            },
         };
         let dir = args.out.join(format!("version{}", k + 1));
         train_run(

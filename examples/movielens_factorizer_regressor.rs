@@ -15,7 +15,7 @@ use clap::Parser;
 use recsys::data::{LoadOptions, Normalizer, Size, SplitMethod, open, split, stats};
 use recsys::models::MfConfig;
 use recsys::train::{
-    BackendKind, Checkpoint, ModelConfig, OptimizerConfig, RegressorRun, RunConfig, TrainConfig,
+    BackendKind, Checkpoint, ModelConfig, OptimizerConfig, RegressorSetup, RunConfig, TrainConfig,
     load_run, regressor_config_for_mf_run, train_run,
 };
 
@@ -88,7 +88,10 @@ fn main() -> anyhow::Result<()> {
         device_index: 0,
         rating_scale: scale,
         task: Default::default(),
-        data: [("source".to_string(), args.data.clone())].into(),
+        data: recsys::train::DataRecipe {
+            source: args.data.clone(),
+            ..Default::default()
+        },
     };
 
     let mf_dir = args.out.join("factorizer");
@@ -108,7 +111,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let reg_dir = args.out.join("regressor");
-    let regressor = RegressorRun {
+    let regressor = RegressorSetup {
         // Targets are already divided by the maximum.
         regressor: regressor_config_for_mf_run(&mf_dir)?.with_rating_max(1.0),
         mf_run: mf_dir,

@@ -16,7 +16,7 @@ use clap::Parser;
 use recsys::data::{Interactions, LoadOptions, Size, SplitMethod, open, split};
 use recsys::models::{Activation, MfOutput, NcfConfig, NcfInput, NcfKind};
 use recsys::train::{
-    BackendKind, Checkpoint, ModelConfig, NcfRun, OptimizerConfig, RatingMetrics, RunConfig,
+    BackendKind, Checkpoint, ModelConfig, NcfSetup, OptimizerConfig, RatingMetrics, RunConfig,
     TrainConfig, load_run, train_run,
 };
 
@@ -71,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut rows = vec![("global mean".to_string(), mean_only)];
     let model = |kind: NcfKind, input: NcfInput, l2: f32| {
-        ModelConfig::Ncf(NcfRun {
+        ModelConfig::Ncf(NcfSetup {
             ncf: NcfConfig::new(x.n_users, x.n_items)
                 .with_kind(kind)
                 .with_input(input)
@@ -104,7 +104,10 @@ fn main() -> anyhow::Result<()> {
         device_index: 0,
         rating_scale: [lo, hi],
         task: Default::default(),
-        data: [("source".to_string(), ds.source.clone())].into(),
+        data: recsys::train::DataRecipe {
+            source: ds.source.clone(),
+            ..Default::default()
+        },
     };
     for kind in [NcfKind::Neumf, NcfKind::Gmf, NcfKind::Mlp] {
         let dir = args.out.join(kind.name());

@@ -18,8 +18,8 @@ use recsys::data::{LoadOptions, Size, SplitMethod, UserHistory, open, split};
 use recsys::models::TwoTowerConfig;
 use recsys::train::topk::{embeddings, item_vectors, recommend, similar_items};
 use recsys::train::{
-    Algorithm, BackendKind, Checkpoint, ImplicitTask, ModelConfig, OptimizerConfig, RunConfig,
-    Task, TrainConfig, load_run, train_run,
+    Algorithm, BackendKind, Checkpoint, ImplicitLossKind, ImplicitTask, ModelConfig,
+    OptimizerConfig, Protocol, RunConfig, Task, TrainConfig, load_run, train_run,
 };
 
 #[derive(Parser)]
@@ -89,12 +89,15 @@ fn main() -> anyhow::Result<()> {
         device_index: 0,
         rating_scale: [0.0, 1.0],
         task: Task::Implicit(ImplicitTask {
-            loss: "softmax".into(),
-            protocol: "factorized".into(),
+            loss: ImplicitLossKind::Softmax,
+            protocol: Protocol::Factorized,
             ks: vec![1, 5, 10, 50, 100],
             ..Default::default()
         }),
-        data: [("source".to_string(), ds.source.clone())].into(),
+        data: recsys::train::DataRecipe {
+            source: ds.source.clone(),
+            ..Default::default()
+        },
     };
     // The held-out 20% validates (and is reported): no epoch is chosen on it (patience off).
     let summary = train_run(&args.out, &config, &ds.ids, &s.train, Some(&s.test), false)?;

@@ -46,3 +46,10 @@ pub fn quality_seeds_or(default: &[u64]) -> Vec<u64> {
     assert!(!seeds.is_empty(), "RECSYS_QUALITY_SEEDS names no seed");
     seeds
 }
+
+/// Whether a quality test also trains the models it only reports beside the one it checks
+/// (README's comparison figures, which no threshold reads): `RECSYS_QUALITY_COMPARE=1`. Off by
+/// default, so that a plain `cargo test` trains only what an `assert!` reads.
+pub fn quality_compare() -> bool {
+    std::env::var_os("RECSYS_QUALITY_COMPARE").is_some_and(|v| !v.is_empty() && v != "0")
+}

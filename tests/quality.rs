@@ -73,7 +73,8 @@ fn keras_version_4_validation_bce_on_ml_latest_small() {
     };
     let ds = load(&dir, &LoadOptions::default()).unwrap();
     let x = &ds.interactions;
-    // The Keras protocol: seeded shuffle, 90% train, 10% validation.
+    // The Keras notebook's version 4 and protocol (seeded shuffle, 90% train, 10% validation), so
+    // that its validation BCE compares with the notebook's.
     let s = split(
         x,
         &SplitMethod::Random {
@@ -132,6 +133,7 @@ fn flex_and_wgpu_agree_on_ml100k() {
         eprintln!("SKIP flex_and_wgpu_agree_on_ml100k: {e}");
         return;
     }
+    // A small, short MF: this checks that the backends agree, not quality.
     let (ds, train, valid, test) = fold(&dir, 1);
     let x = &ds.interactions;
     let model = || {
@@ -172,23 +174,9 @@ fn flex_and_wgpu_agree_on_ml100k() {
     );
 }
 
-/// The biased-MF settings for ML-100K (README's quality table), from a search of about 50
-/// variants on u1 (the best dozen within 0.002 of each other in validation RMSE, 0.889-0.891),
-/// then refit on the whole base file. Later tries, none better on u1's validation part than
-/// 0.0006 (0.8908 with these settings; test 0.9176 after the refit): averaging the parameters of
-/// the epochs from the 20th or 30th on (0.8908) or on a constant rate (0.8929-0.9024), dropout
-/// 0.1 / 0.3 on the factor products (0.8923 / 0.8935), the scaled-sigmoid output on [1, 5] or
-/// [0.5, 5.5] (0.8944 / 0.8907), item L2 half or twice the user L2 (0.8902 / 0.8910), 80 epochs
-/// at 0.0015 (0.8912), batch 256 at 0.002 (0.8905), dim 128 with L2 0.12 (0.8969).
-/// u1's test holds about 38% of the ratings of 459 of the users 1-462 (half of all users), which
-/// a random validation part does not resemble. A validation part drawn the same way from u1.base
-/// (38% of the ratings of a random half of the users, 15,889 ratings) tracks the test closely
-/// (0.9131 for these settings; test 0.9183 after the refit) but ranks no variant clearly better:
-/// about 70 tries (dim 8-128, L2 0.06-0.25, exponent 0-1, bias L2 up to 1, item L2 0.5-2 times
-/// the user L2, lazy Adam, β₂ 0.95 / 0.99, SGD with momentum, Adagrad) lie within 0.002 of each
-/// other or worse; the best (dim 32, β₂ 0.99, L2 0.13: 0.9104) tests at 0.9170 after the refit,
-/// a gain inside the spread of its six seeds' validation RMSE (0.9107-0.9121), so not adopted.
-/// Averaging those six seeds' predictions reaches 0.9094 there: an ensemble, not one model.
+/// The biased-MF settings for ML-100K (README's quality table): the best validation RMSE on u1 of
+/// about 50 variants (the best dozen within 0.002 of each other), refit on the whole base file.
+/// Later tries found nothing better beyond noise (BENCHMARKS.md, "Tried and not adopted").
 fn mf_settings(ds: &Dataset, train: &Interactions) -> (ModelConfig, TrainConfig) {
     let x = &ds.interactions;
     let model = MfConfig::new(x.n_users, x.n_items)

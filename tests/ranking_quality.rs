@@ -11,12 +11,12 @@ use recsys::models::{
     Activation, EmbeddingInit, MfConfig, MfOutput, NcfConfig, NcfKind, TwoTowerConfig,
 };
 use recsys::train::{
-    Algorithm, BackendKind, Checkpoint, ImplicitTask, LoadedRun, LrSchedule, ModelConfig, NcfRun,
-    OptimizerConfig, Pretrained, RankingMetrics, RankingTask, RunConfig, Task, TrainConfig,
-    load_run, train_run,
+    Algorithm, BackendKind, Checkpoint, ImplicitLossKind, ImplicitTask, LoadedRun, LrSchedule,
+    ModelConfig, NcfSetup, OptimizerConfig, Pretrained, Protocol, RankingMetrics, RankingTask,
+    RunConfig, Task, TrainConfig, load_run, train_run,
 };
 
-use crate::common::{quality_seeds, quality_seeds_or, real_data};
+use crate::common::{quality_compare, quality_seeds, quality_seeds_or, real_data};
 use crate::quality::{TRAINING, fold, train_and_score};
 
 /// Trains `model` on `train` for the implicit `task`, validating on `valid`, into `dir`, and
@@ -82,11 +82,11 @@ fn ncf(ds: &Dataset, kind: NcfKind, gmf_dim: usize, layers: &[usize]) -> NcfConf
         .with_mlp_layers(layers.to_vec())
 }
 
-fn bce(negatives: usize, protocol: &str, ks: &[usize]) -> ImplicitTask {
+fn bce(negatives: usize, protocol: Protocol, ks: &[usize]) -> ImplicitTask {
     ImplicitTask {
-        loss: "bce".into(),
+        loss: ImplicitLossKind::Bce,
         negatives,
-        protocol: protocol.into(),
+        protocol,
         ks: ks.to_vec(),
         ..Default::default()
     }
@@ -119,47 +119,27 @@ fn ncf_leave_last_out_on_ml100k() {
     let cases = TestNegatives::sample(&s.test, &seen, 99, 42).unwrap();
     let test = RankingTask::sampled(cases, &[10]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let task = bce(4, "sampled", &[10]);
-    // Every run picks its epoch count on the validation ratings, then is refit on train +
-    // validation for that many epochs (`TrainConfig::refit`): the latest-but-one rating of each
-    // user is the most telling one for the latest. Settings chosen on the mean validation HR@10 /
-    // NDCG@10 over seeds 1, 2, 3:
-    // - NeuMF's GMF branch starts from MF with user and item biases, 128 factors, trained with
-    //   BCE: MF is GMF with h = 1 (`Ncf::gmf_from_mf`), and this MF alone validates higher than
-    //   GMF (0.7094 / 0.4233 against 0.7013 / 0.4147; 64 factors 0.7077 / 0.4219, 256 0.6985 /
-    //   0.4176, 32 0.6858 / 0.4032, 32 without biases 0.6812 / 0.3992). NeuMF from it and the MLP
-    //   with alpha 0.85: 0.7112 / 0.4225 (alpha 0.7: 0.7094 / 0.4223, 0.5: 0.7105 / 0.4234), where
-    //   NeuMF from GMF and the MLP (alpha 0.7) gave 0.7073 / 0.4195.
-    // - Dropout 0.2 after the MLP branch's layers raised NeuMF from 0.7038 / 0.4170 to 0.7073 /
-    //   0.4195 (dropout 0.3: 0.7041 / 0.4168, 0.4: 0.7002 / 0.4155, 0.2 kept while fine-tuning
-    //   NeuMF too: 0.7055 / 0.4178). SGD 0.5 for the fine-tuning: the best of 8 variants of
-    //   optimiser, learning rate and alpha (seed 42).
-    // Tried and not adopted: an item bias in GMF (0.6935 / 0.4111) or in the MLP (0.6716 /
-    // 0.3924, up from 0.6610 / 0.3814, but NeuMF from it fell to 0.7059 / 0.4199); GMF with 64
-    // factors and L2 0.0003 (0.6995 / 0.4112) or 128 and L2 0.001 (0.6801 / 0.3971), GMF with 64
-    // factors (alone, and with MLP 256-128-64-32), GMF and MLP on a cosine schedule (at 0.001 and
-    // 0.002), with 8 negatives, with L2 0.00001 or trained with BPR, MLP 64-32-16-8, each lower;
-    // choosing every epoch count on NDCG@10 instead of HR@10 (the same epochs for seeds 2 and 3).
-    // For NeuMF from GMF and the MLP: 8 negatives per positive (0.7087 / 0.4223, but its test
-    // mean over seeds 1, 2, 3, 42 fell, a noise-level gain), 12 or 16 negatives, 2 negatives,
-    // alpha 0.5 / 0.6 / 0.8, SGD 0.3 or 1.0, no L2, 20 epochs (each 0.7052-0.7084 /
-    // 0.4167-0.4208); averaging the branches' parameters over their epochs from the fifth on
-    // (stochastic weight averaging) lowered them all (NeuMF 0.6967 / 0.4119).
+    let task = bce(4, Protocol::Sampled, &[10]);
+    // NeuMF starts from MF with biases (MF is GMF with h = 1, and validates higher than GMF) and
+    // the MLP (dropout 0.2), alpha 0.85, then SGD 0.5; every run is refit for its best epoch
+    // count. Chosen on validation over seeds 1, 2, 3 (BENCHMARKS.md, "Tried and not adopted").
+    // GMF and BPR-MF, README's comparison rows, train only with `RECSYS_QUALITY_COMPARE=1`.
     let settings = |mut c: TrainConfig, seed: u64| {
         c.refit = true;
         seeded(c, seed)
     };
     let names = ["GMF", "MLP", "MF", "BPR-MF", "NeuMF"];
-    let mut sums = [(0.0, 0.0); 5];
+    let compare = quality_compare();
+    let mut sums = [None::<(f64, f64)>; 5];
     let seeds = quality_seeds_or(&[1, 2, 3, 42]);
     for &seed in &seeds {
         let tmp = tmp.path().join(seed.to_string());
-        let (gmf_dir, mlp_dir) = (tmp.join("gmf"), tmp.join("mlp"));
+        let mlp_dir = tmp.join("mlp");
         let branch = |kind: NcfKind, dir: &Path| {
             implicit(
                 dir,
                 &ds,
-                ModelConfig::Ncf(NcfRun {
+                ModelConfig::Ncf(NcfSetup {
                     ncf: ncf(&ds, kind, 32, &[128, 64, 32, 16])
                         .with_l2(0.0001)
                         .with_dropout(if kind == NcfKind::Mlp { 0.2 } else { 0.0 })
@@ -172,7 +152,7 @@ fn ncf_leave_last_out_on_ml100k() {
                 &s.valid,
             )
         };
-        let gmf = branch(NcfKind::Gmf, &gmf_dir);
+        let gmf = compare.then(|| branch(NcfKind::Gmf, &tmp.join("gmf")));
         let mlp = branch(NcfKind::Mlp, &mlp_dir);
         // MF with user and item biases, 128 factors, BCE: GMF with h = 1, so it can start NeuMF's
         // GMF branch (width 128 + 2, see `Ncf::gmf_from_mf`).
@@ -207,7 +187,7 @@ fn ncf_leave_last_out_on_ml100k() {
         let neumf = implicit(
             &tmp.join("neumf"),
             &ds,
-            ModelConfig::Ncf(NcfRun {
+            ModelConfig::Ncf(NcfSetup {
                 ncf: ncf(&ds, NcfKind::Neumf, 130, &[128, 64, 32, 16])
                     .with_l2(0.0001)
                     .with_alpha(0.85)
@@ -222,39 +202,49 @@ fn ncf_leave_last_out_on_ml100k() {
             &s.train,
             &s.valid,
         );
-        let bpr = implicit(
-            &tmp.join("bpr"),
-            &ds,
-            ModelConfig::Mf(
-                MfConfig::new(x.n_users, x.n_items)
-                    .with_dim(32)
-                    .with_l2(0.001)
-                    .with_init(EmbeddingInit::Normal { std: 0.01 })
-                    .with_seed(seed),
-            ),
-            settings(adam(0.005, 30, 256, "hr@10"), seed),
-            ImplicitTask {
-                loss: "bpr".into(),
-                ..task.clone()
-            },
-            &s.train,
-            &s.valid,
-        );
+        let bpr = compare.then(|| {
+            implicit(
+                &tmp.join("bpr"),
+                &ds,
+                ModelConfig::Mf(
+                    MfConfig::new(x.n_users, x.n_items)
+                        .with_dim(32)
+                        .with_l2(0.001)
+                        .with_init(EmbeddingInit::Normal { std: 0.01 })
+                        .with_seed(seed),
+                ),
+                settings(adam(0.005, 30, 256, "hr@10"), seed),
+                ImplicitTask {
+                    loss: ImplicitLossKind::Bpr,
+                    ..task.clone()
+                },
+                &s.train,
+                &s.valid,
+            )
+        });
         eprintln!("ML-100K leave-last-out, 99 sampled negatives, seed {seed}:");
-        for (k, run) in [gmf, mlp, mf, bpr, neumf].iter().enumerate() {
-            let (hr, ndcg) = row(names[k], &run.rank(&test), 10);
-            sums[k].0 += hr;
-            sums[k].1 += ndcg;
+        for (k, run) in [gmf, Some(mlp), Some(mf), bpr, Some(neumf)]
+            .iter()
+            .enumerate()
+        {
+            if let Some(run) = run {
+                let (hr, ndcg) = row(names[k], &run.rank(&test), 10);
+                let sum = sums[k].get_or_insert((0.0, 0.0));
+                sum.0 += hr;
+                sum.1 += ndcg;
+            }
         }
     }
     let n = seeds.len() as f64;
     if seeds.len() > 1 {
         eprintln!("Mean over seeds {seeds:?}:");
-        for (k, (hr, ndcg)) in sums.iter().enumerate() {
-            print_row(names[k], 10, hr / n, ndcg / n);
+        for (k, sum) in sums.iter().enumerate() {
+            if let Some((hr, ndcg)) = sum {
+                print_row(names[k], 10, hr / n, ndcg / n);
+            }
         }
     }
-    let (hr, ndcg) = (sums[4].0 / n, sums[4].1 / n);
+    let (hr, ndcg) = sums[4].map(|(hr, ndcg)| (hr / n, ndcg / n)).unwrap();
     assert!(
         hr >= HR_NEUMF && ndcg >= NDCG_NEUMF,
         "NeuMF HR@10 {hr:.4} NDCG@10 {ndcg:.4} (NCF paper on ML-1M: 0.726 / 0.445)"
@@ -287,6 +277,8 @@ fn full_ranking_on_ml100k_per_user_split() {
     let known = Interactions::concat(&[&s.train, &s.valid]);
     let test = RankingTask::full(&s.test, &known, &[10]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    // NeuMF (README's comparison row, no threshold) trains only with `RECSYS_QUALITY_COMPARE=1`.
+    let compare = quality_compare();
     let seeds = quality_seeds();
     let mut sums = [0.0; 2];
     for &seed in &seeds {
@@ -305,36 +297,43 @@ fn full_ranking_on_ml100k_per_user_split() {
             ),
             seeded(adagrad(0.05, 30, 1024, "ndcg@10"), seed),
             ImplicitTask {
-                loss: "softmax".into(),
-                protocol: "full".into(),
+                loss: ImplicitLossKind::Softmax,
+                protocol: Protocol::Full,
                 ks: vec![10],
                 ..Default::default()
             },
             &s.train,
             &s.valid,
         );
-        let neumf = implicit(
-            &tmp.join("neumf"),
-            &ds,
-            ModelConfig::Ncf(NcfRun {
-                ncf: ncf(&ds, NcfKind::Neumf, 32, &[128, 64, 32, 16]).with_seed(seed),
-                pretrained: None,
-            }),
-            seeded(adam(0.001, 20, 256, "ndcg@10"), seed),
-            bce(4, "full", &[10]),
-            &s.train,
-            &s.valid,
-        );
+        let neumf = compare.then(|| {
+            implicit(
+                &tmp.join("neumf"),
+                &ds,
+                ModelConfig::Ncf(NcfSetup {
+                    ncf: ncf(&ds, NcfKind::Neumf, 32, &[128, 64, 32, 16]).with_seed(seed),
+                    pretrained: None,
+                }),
+                seeded(adam(0.001, 20, 256, "ndcg@10"), seed),
+                bce(4, Protocol::Full, &[10]),
+                &s.train,
+                &s.valid,
+            )
+        });
         eprintln!("ML-100K 75/25 by user, full ranking, training items excluded, seed {seed}:");
-        sums[0] += row("NeuMF", &neumf.rank(&test), 10).1;
+        if let Some(neumf) = &neumf {
+            sums[0] += row("NeuMF", &neumf.rank(&test), 10).1;
+        }
         sums[1] += row("two-tower", &tt.rank(&test), 10).1;
     }
-    let ndcg = sums[1] / seeds.len() as f64;
+    let n = seeds.len() as f64;
+    let ndcg = sums[1] / n;
     if seeds.len() > 1 {
-        eprintln!(
-            "Mean NDCG@10 over seeds {seeds:?}: NeuMF {:.4}, two-tower {ndcg:.4}",
-            sums[0] / seeds.len() as f64
-        );
+        let neumf = if compare {
+            format!("NeuMF {:.4}, ", sums[0] / n)
+        } else {
+            String::new()
+        };
+        eprintln!("Mean NDCG@10 over seeds {seeds:?}: {neumf}two-tower {ndcg:.4}");
     }
     assert!(
         ndcg >= NDCG_FULL,
@@ -372,8 +371,8 @@ fn two_tower_retrieval_tutorial_on_ml100k() {
     let ks = [1, 5, 10, 50, 100];
     let test = RankingTask::factorized(&s.test, &ks).unwrap();
     let task = ImplicitTask {
-        loss: "softmax".into(),
-        protocol: "factorized".into(),
+        loss: ImplicitLossKind::Softmax,
+        protocol: Protocol::Factorized,
         ks: ks.to_vec(),
         ..Default::default()
     };
@@ -456,10 +455,9 @@ fn explicit_neumf_on_ml100k_u1() {
         return;
     };
     let (ds, train, valid, test) = fold(&dir, 1);
-    // Linear output and L2 0.0003, Adam 0.001 on a cosine schedule over 20 epochs: the best
-    // validation RMSE (0.8959, equal to the same at a constant rate) of about 50 variants of
-    // output, L2, dimensions, inputs (ids or rating vectors), dropout, learning rate, batch size
-    // and schedule; then refit on the whole base file for the best epoch's number of epochs.
+    // Linear output, L2 0.0003, Adam 0.001 on a cosine schedule over 20 epochs: the best validation
+    // RMSE (0.8959) of about 50 variants of output, L2, dimensions, inputs, dropout, learning rate,
+    // batch size and schedule; then refit on the whole base file for the best epoch count.
     let seeds = quality_seeds();
     let mut sum = 0.0;
     for &seed in &seeds {
@@ -476,7 +474,7 @@ fn explicit_neumf_on_ml100k_u1() {
         cfg.optimizer.schedule = LrSchedule::Cosine { min_lr: 0.0 };
         cfg.refit = true;
         let m = train_and_score(
-            ModelConfig::Ncf(NcfRun {
+            ModelConfig::Ncf(NcfSetup {
                 ncf: model,
                 pretrained: None,
             }),

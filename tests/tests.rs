@@ -2,6 +2,7 @@
 //! Quality tests read real MovieLens data from `$RECSYS_DATA_DIR` and print a note when it is absent.
 
 mod common;
+mod contract;
 mod data;
 mod quality;
 mod ranking_quality;

@@ -502,7 +502,7 @@ fn bench_model(
         AutoRecBase, AutoRecConfig, MfConfig, MfOutput, NcfConfig, NcfKind, RecommenderNetConfig,
         TwoTowerConfig,
     };
-    use recsys_train::{ImplicitTask, NcfRun, Task};
+    use recsys_train::{ImplicitLossKind, ImplicitTask, NcfSetup, Protocol, Task};
     let n = &ds.interactions;
     let (config, batch) = match model {
         // U-AutoRec, hidden 500, batch 256 rows (the users are the 60,000 most active at 20m).
@@ -534,7 +534,7 @@ fn bench_model(
         // NeuMF: GMF 32 + MLP 64-32-16 on the rated pairs (MSE through a scaled sigmoid; one
         // pass over the ratings per epoch, no sampled negatives).
         "neumf" => (
-            recsys_train::ModelConfig::Ncf(NcfRun {
+            recsys_train::ModelConfig::Ncf(NcfSetup {
                 ncf: NcfConfig::new(n.n_users, n.n_items)
                     .with_kind(NcfKind::Neumf)
                     .with_gmf_dim(32)
@@ -551,8 +551,8 @@ fn bench_model(
         "twotower" => {
             let config = TwoTowerConfig::new(n.n_users, n.n_items).with_dim(64);
             let task = Task::Implicit(ImplicitTask {
-                loss: "softmax".into(),
-                protocol: "factorized".into(),
+                loss: ImplicitLossKind::Softmax,
+                protocol: Protocol::Factorized,
                 ks: vec![10, 100],
                 ..Default::default()
             });

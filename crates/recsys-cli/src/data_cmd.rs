@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use recsys_data::{
-    DEFAULT_SOURCE, Dataset, DelimitedSpec, Duplicates, Format, Interactions, LoadOptions, Size,
-    SplitMethod, TestNegatives, UserHistory, fetch, open, synth,
+    DEFAULT_SOURCE, Dataset, DelimitedSpec, Duplicates, Format, Interactions, LoadOptions,
+    SplitKind, TestNegatives, UserHistory, fetch, open, synth,
 };
 use serde_json::json;
 
@@ -29,9 +29,9 @@ pub enum DataCommand {
     Split {
         #[command(flatten)]
         source: SourceArgs,
-        /// random, stratified, user, leave-last-out, leave-one-out, or u1..u5 (ML-100K folds).
-        #[arg(long, default_value = "random")]
-        method: String,
+        /// How to split; u1..u5 are the ML-100K folds.
+        #[arg(long, value_enum, default_value_t = SplitKind::Random)]
+        method: SplitKind,
         /// Validation size: a ratio (0.1) or a count (10000).
         #[arg(long, default_value = "0.1")]
         valid: String,
@@ -226,14 +226,12 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             json,
         } => {
             let ds = source.open()?;
-            let (train, valid_part, test_part) = if let Some(k) =
-                method.strip_prefix('u').and_then(|k| k.parse().ok())
-            {
+            let (train, valid_part, test_part) = if let Some(k) = method.fold() {
                 let (train, test) = recsys_data::ml100k_fold(Path::new(&source.data), k, &ds.ids)?;
                 let empty = train.select(&[]);
                 (train, empty, test)
             } else {
-                let m = split_method(&method, &valid, &test)?;
+                let m = method.method(&valid, &test)?;
                 let s = recsys_data::split(&ds.interactions, &m, seed)?;
                 (s.train, s.valid, s.test)
             };
@@ -375,49 +373,6 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn split_method(method: &str, valid: &str, test: &str) -> Result<SplitMethod> {
-    let size = |s: &str| -> Result<Size> { Ok(s.parse::<Size>()?) };
-    Ok(match method {
-        "random" => SplitMethod::Random {
-            valid: size(valid)?,
-            test: size(test)?,
-        },
-        "stratified" => SplitMethod::Stratified {
-            valid: size(valid)?,
-            test: size(test)?,
-        },
-        "user" | "by-user" => SplitMethod::ByUser {
-            valid: size(valid)?,
-            test: size(test)?,
-        },
-        "per-user" => {
-            let ratio = |s: &str, what: &str| -> Result<f64> {
-                match s.parse::<Size>()? {
-                    Size::Ratio(r) => Ok(r),
-                    Size::Count(0) => Ok(0.0),
-                    Size::Count(c) => {
-                        bail!("a per-user split takes ratios, not the {what} count {c}")
-                    }
-                }
-            };
-            SplitMethod::PerUser {
-                valid: ratio(valid, "validation")?,
-                test: ratio(test, "test")?,
-            }
-        }
-        "leave-last-out" => SplitMethod::LeaveLastOut {
-            valid: size(valid)? != Size::Count(0),
-        },
-        "leave-one-out" => SplitMethod::LeaveOneOut {
-            valid: size(valid)? != Size::Count(0),
-        },
-        other => bail!(
-            "unknown split method {other:?}: expected random, stratified, user, per-user, leave-last-out, leave-one-out or \
-             u1..u5"
-        ),
-    })
 }
 
 /// Writes interactions as `userId,movieId,rating[,timestamp]` with raw ids (readable back by

@@ -1,7 +1,9 @@
 //! The `recsys` command line: argument parsing, device choice and printing. Glue only: the
 //! work is done by the library crates.
 
+mod args;
 mod data_cmd;
+mod eval_cmd;
 mod infer_cmd;
 mod prep;
 mod sanity_cmd;
@@ -28,9 +30,9 @@ enum Command {
     /// Train a model into a run directory (synthetic data unless --data is given).
     Train(Box<train_cmd::TrainArgs>),
     /// Score a trained run on its test split (or other data).
-    Eval(train_cmd::EvalArgs),
+    Eval(eval_cmd::EvalArgs),
     /// Predict one user's rating of one item.
-    Predict(train_cmd::PredictArgs),
+    Predict(eval_cmd::PredictArgs),
     /// Top-K items for a user (or every user, to CSV) from a trained run.
     Recommend(infer_cmd::RecommendArgs),
     /// Items most similar to an item, by cosine similarity of the run's item vectors.
@@ -46,12 +48,21 @@ enum Command {
 
 fn main() {
     restore_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout with exit code 0; a bad argument is a user mistake
+        // like any other: its message and exit code 1.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(1);
+        }
+    };
     let result = match cli.command {
         Command::Data { command } => data_cmd::run(command),
         Command::Train(args) => train_cmd::train(*args),
-        Command::Eval(args) => train_cmd::eval(args),
-        Command::Predict(args) => train_cmd::predict(args),
+        Command::Eval(args) => eval_cmd::eval(args),
+        Command::Predict(args) => eval_cmd::predict(args),
         Command::Recommend(args) => infer_cmd::recommend(args),
         Command::Similar(args) => infer_cmd::similar(args),
         Command::Export(args) => infer_cmd::export(args),

@@ -16,14 +16,13 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recsys_data::{Interactions, SplitMethod, split};
-use recsys_models::{Activation, MfConfig, MfOutput, NcfConfig, NcfKind};
+use recsys_data::{SplitMethod, split};
 use recsys_train::{
-    BackendKind, ModelConfig, NcfRun, OptimizerConfig, RunConfig, TrainConfig, train_run,
+    BackendKind, DataShape, ModelConfig, OptimizerConfig, RunConfig, TrainConfig, train_run,
 };
 
+use crate::args::BackendArgs;
 use crate::data_cmd::SourceArgs;
-use crate::train_cmd::BackendArgs;
 
 #[derive(Subcommand)]
 pub enum SanityCommand {
@@ -101,7 +100,14 @@ pub fn run(command: SanityCommand) -> Result<()> {
         let s = split(&noisy, &method, args.seed)?;
         (s.train, Some(s.valid))
     };
-    let model = sanity_model(&args.model, all, &train, (lo, hi), args.seed)?;
+    let shape = DataShape {
+        n_users: all.n_users,
+        n_items: all.n_items,
+        scale: (lo, hi),
+        mean: train.mean_rating(),
+        implicit: false,
+    };
+    let model = ModelConfig::sanity(&args.model, &shape, args.seed)?;
     let mut train_cfg = TrainConfig {
         epochs: args.epochs.unwrap_or(if overfit { 300 } else { 10 }),
         batch_size: if overfit { 16 } else { 256 },
@@ -116,10 +122,7 @@ pub fn run(command: SanityCommand) -> Result<()> {
     if !overfit {
         train_cfg.optimizer.lr = args.lr.min(0.001);
     }
-    let backend: BackendKind = match &args.backend.backend {
-        Some(b) => b.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => BackendKind::Flex,
-    };
+    let backend = args.backend.backend.unwrap_or(BackendKind::Flex);
     let config = RunConfig {
         model,
         train: train_cfg,
@@ -127,7 +130,10 @@ pub fn run(command: SanityCommand) -> Result<()> {
         device_index: args.backend.device_index.unwrap_or(0),
         rating_scale: [lo, hi],
         task: Default::default(),
-        data: [("source".to_string(), args.source.data.clone())].into(),
+        data: recsys_train::DataRecipe {
+            source: args.source.data.clone(),
+            ..Default::default()
+        },
     };
     let (dir, temporary) = match &args.out {
         Some(d) => (d.clone(), false),
@@ -187,49 +193,4 @@ fn variance(v: &[f32]) -> f64 {
     let n = v.len().max(1) as f64;
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
     v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n
-}
-
-/// The model of a sanity check: no regularisation, output on the rating scale.
-fn sanity_model(
-    name: &str,
-    all: &Interactions,
-    train: &Interactions,
-    (lo, hi): (f32, f32),
-    seed: u64,
-) -> Result<ModelConfig> {
-    let mean = train.mean_rating() as f32;
-    Ok(match name {
-        "mf" => ModelConfig::Mf(
-            MfConfig::new(all.n_users, all.n_items)
-                .with_dim(32)
-                .with_bias(true)
-                .with_global_mean(mean)
-                .with_output(MfOutput::Linear)
-                .with_seed(seed),
-        ),
-        "gmf" | "mlp" | "neumf" => {
-            let kind = match name {
-                "gmf" => NcfKind::Gmf,
-                "mlp" => NcfKind::Mlp,
-                _ => NcfKind::Neumf,
-            };
-            ModelConfig::Ncf(NcfRun {
-                ncf: NcfConfig::new(all.n_users, all.n_items)
-                    .with_kind(kind)
-                    .with_gmf_dim(16)
-                    .with_mlp_layers(vec![32, 16, 8])
-                    .with_activation(Activation::LeakyRelu)
-                    .with_output(MfOutput::ScaledSigmoid)
-                    .with_rating_min(lo)
-                    .with_rating_max(hi)
-                    .with_global_mean(mean)
-                    .with_init(recsys_models::EmbeddingInit::Normal { std: 0.1 })
-                    .with_seed(seed),
-                pretrained: None,
-            })
-        }
-        other => {
-            bail!("unknown model {other:?} for a sanity check: expected mf, gmf, mlp or neumf")
-        }
-    })
 }

@@ -202,7 +202,7 @@ fn bad_input_fails_cleanly_naming_file_and_line() {
     // Bad arguments.
     assert_fails_with(
         &recsys(&["data", "split", "--method", "sideways"]),
-        &["unknown split method"],
+        &["invalid value 'sideways'", "--method"],
     );
     assert_fails_with(
         &recsys(&["data", "split", "--valid", "0.7", "--test", "0.6"]),
@@ -312,7 +312,7 @@ fn train_rejects_bad_configuration() {
     );
     assert_fails_with(
         &recsys(&["train", "--optimizer", "lbfgs", "--epochs", "1"]),
-        &["unknown optimizer"],
+        &["invalid value 'lbfgs'", "--optimizer"],
     );
     let cfg = write(dir.path(), "c.toml", b"[train]\nepochz = 3\n");
     assert_fails_with(

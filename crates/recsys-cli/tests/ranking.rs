@@ -289,7 +289,7 @@ fn two_tower_retrieval_recommend_and_oov() {
             "--oov",
         ],
     );
-    assert_eq!(v["model"], "two_tower");
+    assert_eq!(v["model"], "two-tower");
     // TFRS' factorized top-K accuracy at 1, 5, 10, 50, 100; better than chance (100 / items).
     let top100 = metric(&v, "hr@100");
     assert!(top100 > 2.0 * 100.0 / 1682.0, "{v}");
@@ -348,6 +348,6 @@ fn two_tower_retrieval_recommend_and_oov() {
         &recsys(&[
             "train", "--model", "gmf", "--task", "implicit", "--loss", "softmax", "--out", &mf,
         ]),
-        &["in-batch softmax loss trains the two_tower model"],
+        &["in-batch softmax loss trains the two-tower model"],
     );
 }

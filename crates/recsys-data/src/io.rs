@@ -1,42 +1,110 @@
-//! Small file helpers shared by the crate: atomic writes and text decoding.
+//! Small file helpers shared by the workspace: atomic writes and text decoding.
 
-use std::io::Write;
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{DataError, Result};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a crash
-/// mid-write never leaves a half-written file behind.
+/// Buffer size of [`write_atomic_with`]'s writer: large enough for streamed multi-gigabyte
+/// files, small next to the data that gets written.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Writes `bytes` to `path` atomically (see [`publish_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 
-/// Like [`write_atomic`], with the content produced by `fill`.
-pub fn write_atomic_with(
+/// Like [`write_atomic`], with the content produced by `fill` through a buffered writer;
+/// returns what `fill` returns.
+pub fn write_atomic_with<T>(
     path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
+    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+) -> Result<T> {
+    publish_atomic(path, |tmp| {
+        let written = (|| {
+            let mut w = BufWriter::with_capacity(WRITE_BUFFER, File::create(tmp)?);
+            let value = fill(&mut w)?;
+            w.into_inner().map_err(|e| e.into_error())?;
+            Ok(value)
+        })();
+        written.map_err(|e| DataError::io(path, e))
+    })
+}
+
+/// Publishes a file atomically: `write` creates the whole content at the temporary path it is
+/// given, in the folder of `path`; then the temporary file is flushed to disk, renamed over
+/// `path`, and the folder is flushed so that the rename survives a crash too. Readers see
+/// either the old file or the complete new one, never a partial one. When anything fails the
+/// temporary file is removed and the error returned.
+///
+/// The form for writers that want a path rather than a stream (such as Burn's stores); the
+/// error type is the caller's, so any error that a [`DataError`] converts into works.
+pub fn publish_atomic<T, E: From<DataError>>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let tmp = temp_path(path);
+    let result = write(&tmp).and_then(|value| {
+        sync_file(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| DataError::io(path, e))?;
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    sync_dir(parent_dir(path)).map_err(|e| DataError::io(path, e))?;
+    result
+}
+
+/// The folder of `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(DataError::io(path, e));
     }
+}
+
+/// A temporary name next to `path`: hidden, and unique per process and call, so that concurrent
+/// writers of the same file never share one.
+fn temp_path(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or(OsStr::new("out")));
+    name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    parent_dir(path).join(name)
+}
+
+/// Flushes a written file's data and metadata to disk.
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    // Write access, as some platforms require it to flush a file.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .sync_all()
+}
+
+/// Flushes a folder's entries to disk, so that a rename into it is durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    match File::open(dir)?.sync_all() {
+        // File systems that cannot flush a folder (some network and FUSE ones) answer EINVAL.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+}
+
+/// Folders cannot be opened as files here; the rename is as durable as the platform makes it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -58,4 +126,65 @@ pub fn read_utf8(path: &Path) -> Result<String> {
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         DataError::parse(path, line, "invalid UTF-8 (this format is read as UTF-8)")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn atomic_writes_replace_the_file_and_leave_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        write_atomic(&path, b"one").unwrap();
+        let n = write_atomic_with(&path, |w| w.write_all(b"two").map(|()| 3)).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(names(dir.path()), vec!["a.txt"]);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file_and_removes_the_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        write_atomic(&path, b"old").unwrap();
+        let err = publish_atomic(&path, |tmp| -> Result<()> {
+            std::fs::write(tmp, b"half").unwrap();
+            Err(DataError::Invalid("stop".into()))
+        })
+        .unwrap_err();
+        assert!(matches!(err, DataError::Invalid(_)));
+        let err = write_atomic_with(&path, |w| {
+            w.write_all(b"half")?;
+            Err::<(), _>(std::io::Error::other("stop"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("a.txt"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(names(dir.path()), vec!["a.txt"]);
+    }
+
+    #[test]
+    fn publish_hands_a_temporary_path_in_the_same_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.bin");
+        let seen = publish_atomic(&path, |tmp| -> Result<PathBuf> {
+            std::fs::write(tmp, b"x").map_err(|e| DataError::io(tmp, e))?;
+            Ok(tmp.to_path_buf())
+        })
+        .unwrap();
+        assert_eq!(seen.parent(), Some(dir.path()));
+        assert_ne!(seen, path);
+        assert!(!seen.exists());
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+    }
 }

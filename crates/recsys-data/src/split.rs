@@ -63,6 +63,106 @@ pub enum SplitMethod {
     LeaveOneOut { valid: bool },
 }
 
+/// The split methods by name (`--split`, `data split --method`, a run's recipe): the methods of
+/// [`SplitMethod`] and the five ML-100K folds `u1`..`u5` (their test file, and a random validation
+/// part carved from their base file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitKind {
+    Random,
+    Stratified,
+    /// Whole users per part.
+    #[serde(alias = "by-user")]
+    #[cfg_attr(feature = "clap", value(alias = "by-user"))]
+    User,
+    /// Each user's ratings in the given ratios.
+    PerUser,
+    LeaveLastOut,
+    LeaveOneOut,
+    U1,
+    U2,
+    U3,
+    U4,
+    U5,
+}
+
+impl SplitKind {
+    /// The ML-100K fold number of `u1`..`u5`.
+    pub fn fold(self) -> Option<usize> {
+        match self {
+            SplitKind::U1 => Some(1),
+            SplitKind::U2 => Some(2),
+            SplitKind::U3 => Some(3),
+            SplitKind::U4 => Some(4),
+            SplitKind::U5 => Some(5),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitKind::Random => "random",
+            SplitKind::Stratified => "stratified",
+            SplitKind::User => "user",
+            SplitKind::PerUser => "per-user",
+            SplitKind::LeaveLastOut => "leave-last-out",
+            SplitKind::LeaveOneOut => "leave-one-out",
+            SplitKind::U1 => "u1",
+            SplitKind::U2 => "u2",
+            SplitKind::U3 => "u3",
+            SplitKind::U4 => "u4",
+            SplitKind::U5 => "u5",
+        }
+    }
+
+    /// The method with validation size `valid` and test size `test` (ratios or counts as text);
+    /// a fold's validation part is a random part of its base file, and its test size unused.
+    pub fn method(self, valid: &str, test: &str) -> Result<SplitMethod> {
+        let valid: Size = valid.parse()?;
+        let test: Size = if self.fold().is_some() {
+            Size::Count(0)
+        } else {
+            test.parse()?
+        };
+        let ratio = |s: Size, what: &str| -> Result<f64> {
+            match s {
+                Size::Ratio(r) => Ok(r),
+                Size::Count(0) => Ok(0.0),
+                Size::Count(c) => Err(DataError::Invalid(format!(
+                    "a per-user split takes ratios, not the {what} count {c}"
+                ))),
+            }
+        };
+        Ok(match self {
+            SplitKind::Random
+            | SplitKind::U1
+            | SplitKind::U2
+            | SplitKind::U3
+            | SplitKind::U4
+            | SplitKind::U5 => SplitMethod::Random { valid, test },
+            SplitKind::Stratified => SplitMethod::Stratified { valid, test },
+            SplitKind::User => SplitMethod::ByUser { valid, test },
+            SplitKind::PerUser => SplitMethod::PerUser {
+                valid: ratio(valid, "validation")?,
+                test: ratio(test, "test")?,
+            },
+            SplitKind::LeaveLastOut => SplitMethod::LeaveLastOut {
+                valid: valid != Size::Count(0),
+            },
+            SplitKind::LeaveOneOut => SplitMethod::LeaveOneOut {
+                valid: valid != Size::Count(0),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for SplitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Train, validation and test parts over one id space.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {

@@ -38,6 +38,7 @@ use crate::traits::{ModelLoss, RatingModel, RowBatch, Scorer};
 
 /// Which rows AutoRec reconstructs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum AutoRecBase {
     /// U-AutoRec: rows are users' ratings over items (the ML-20M notebook).

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// An element-wise activation, chosen in a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     Identity,
@@ -18,6 +19,7 @@ pub enum Activation {
     Relu,
     /// Leaky ReLU; its negative slope is a setting of the model that uses it (Keras' default
     /// 0.3 in [`Activation::apply`]).
+    #[cfg_attr(feature = "clap", value(alias = "leaky_relu"))]
     LeakyRelu,
 }
 

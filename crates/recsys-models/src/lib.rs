@@ -14,17 +14,38 @@
 
 pub use burn;
 
-pub mod autorec;
 pub mod embedding;
 pub mod error;
 pub mod layers;
 pub mod losses;
-pub mod mf;
-pub mod ncf;
-pub mod recommender_net;
-pub mod regressor;
 pub mod traits;
-pub mod two_tower;
+
+/// The model families, one line each: `module: Variant("family tag" | "older tags")`. The module
+/// is a file here (the model) and a file of the same name in `recsys-train`'s `family/` (its
+/// [`Family`](../recsys_train/family/trait.Family.html) implementation, whose `Config` type is the
+/// `[model]` table); the tag names the family in a run's `config.toml`. `$callback` receives the
+/// list after a `($)` token tree (a `$` for the macros it defines): this crate declares the
+/// modules with it, `recsys-train` generates its registry.
+#[macro_export]
+macro_rules! with_families {
+    ($callback:ident) => {
+        $callback! { ($)
+            mf: Mf("mf"),
+            recommender_net: RecommenderNet("recommender_net"),
+            regressor: Regressor("regressor"),
+            autorec: AutoRec("autorec"),
+            ncf: Ncf("ncf"),
+            two_tower: TwoTower("two-tower" | "two_tower"),
+        }
+    };
+}
+
+macro_rules! declare_family_modules {
+    (($d:tt) $( $module:ident: $variant:ident($($tags:tt)*) ),* $(,)?) => {
+        $( pub mod $module; )*
+    };
+}
+with_families!(declare_family_modules);
 
 pub use autorec::{AutoRec, AutoRecBase, AutoRecConfig, HostRows, row_batch};
 pub use embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};

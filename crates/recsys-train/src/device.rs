@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// The compute backends a run can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Burn's NdArray CPU backend (deprecated upstream, kept as a reference).

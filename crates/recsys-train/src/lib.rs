@@ -7,41 +7,65 @@
 //! - [`optim`]: optimiser / schedule / clipping settings built into Burn's optimisers.
 //! - [`metrics`]: RMSE, MAE, MSE, MAPE, R² on slices.
 //! - [`batch`]: seeded shuffled mini-batches of interactions as device tensors.
+//! - [`budget`]: how many users (rows of scores) go into one scoring block.
 //! - [`ranking`]: HR / NDCG / Recall / Precision / MAP / MRR@K and AUC, sampled and full.
 //! - [`trainer`]: the training loop, generic over [`RatingModel`](recsys_models::RatingModel).
+//! - [`record`]: what the training loop records per epoch ([`EpochRecord`]).
+//! - [`eval`]: rating predictions and rating metrics of a trained model.
 //! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`,
 //!   `optimizer-last.bpk`, `loss.svg` and `<metric>.svg`.
 //! - [`plot`]: the hand-written SVG line charts of the run directory.
-//! - [`run`]: the CLI's entry points ([`train_run`], [`resume_run`], [`load_run`],
-//!   [`regressor_from_mf_run`]).
+//! - [`config`]: the resolved configuration of a run ([`RunConfig`]), its task and data recipe.
+//! - [`family`]: the [`Family`] trait, one file per model family, and the registry that
+//!   generates [`ModelConfig`] and [`AnyModel`].
+//! - [`setup`]: defaults, a config file and command-line overrides to a [`RunConfig`].
+//! - [`orchestrate`]: [`train_run`] (with refit) and [`resume_run`].
+//! - [`heldout`]: the ranking evaluation of a part of a run's split.
+//! - [`loaded`]: [`load_run`] and [`LoadedRun`], a trained run for inference.
+//! - [`topk`]: top-K lists, item similarity and vector export of a loaded run.
 
 pub use burn;
 
 pub mod batch;
+pub mod budget;
+pub mod config;
 pub mod device;
 pub mod error;
+pub mod eval;
+pub mod family;
+pub mod heldout;
+pub mod loaded;
 pub mod metrics;
 pub mod optim;
+pub mod orchestrate;
 pub mod plot;
 pub mod ranking;
-pub mod run;
+pub mod record;
 pub mod run_dir;
+pub mod setup;
 pub mod topk;
 pub mod trainer;
 
 pub use batch::{ImplicitLoss, ImplicitPairs};
+pub use config::{
+    DataRecipe, ImplicitLossKind, ImplicitTask, Protocol, RunConfig, Task, TaskKind, TrainSummary,
+};
 pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
 pub use error::{Result, TrainError};
+pub use eval::{evaluate, predict};
+pub use family::{
+    AnyModel, DataShape, Family, Fit, ModelConfig, ModelOverrides, NcfSetup, Pretrained,
+    RatingLoss, RegressorSetup, hidden_ratings_check, ncf_from_pretrained,
+    regressor_config_for_mf_run, regressor_from_mf_run,
+};
+pub use heldout::{Part, Parts, heldout_ranking};
+pub use loaded::{LoadedRun, check_same_ids, load_run};
 pub use metrics::{Metric, RankMetric, RatingMetrics};
-pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig};
+pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig, OptimizerName};
+pub use orchestrate::{SELECTION_DIR, resume_run, train_run};
 pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
-pub use run::{
-    AnyModel, ImplicitTask, LoadedRun, ModelConfig, NcfRun, Pretrained, RegressorRun, RunConfig,
-    Task, TrainSummary, check_same_ids, load_run, ncf_from_pretrained, regressor_config_for_mf_run,
-    regressor_from_mf_run, resume_run, train_run,
-};
+pub use record::{EpochRecord, PhaseSeconds, metric_value};
 pub use run_dir::{Checkpoint, RunDir};
+pub use setup::{ConfigFile, LossName, Overrides};
 pub use topk::{Scored, Vectors, recommend, similar_items, top_k};
-pub use trainer::{
-    EpochRecord, TrainConfig, TrainOutcome, Trainer, evaluate, hidden_ratings_check, predict,
-};
+pub use trainer::{TrainConfig, TrainOutcome, Trainer};

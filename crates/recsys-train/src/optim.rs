@@ -104,6 +104,46 @@ pub enum Algorithm {
     },
 }
 
+/// The update rules by name, as `--optimizer` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum OptimizerName {
+    Adam,
+    Adamw,
+    Rmsprop,
+    Adagrad,
+    Sgd,
+}
+
+impl Algorithm {
+    /// The update rule `name` with its default settings (those a config file gets when it names
+    /// the algorithm alone).
+    pub fn named(name: OptimizerName) -> Self {
+        match name {
+            OptimizerName::Adam => Algorithm::default(),
+            OptimizerName::Adamw => Algorithm::AdamW {
+                beta_1: beta_1(),
+                beta_2: beta_2(),
+                epsilon: epsilon(),
+            },
+            OptimizerName::Rmsprop => Algorithm::RmsProp {
+                alpha: alpha(),
+                momentum: 0.0,
+                epsilon: epsilon(),
+            },
+            OptimizerName::Adagrad => Algorithm::Adagrad {
+                lr_decay: 0.0,
+                epsilon: epsilon(),
+                initial_accumulator: initial_accumulator(),
+            },
+            OptimizerName::Sgd => Algorithm::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+            },
+        }
+    }
+}
+
 impl Default for Algorithm {
     fn default() -> Self {
         Algorithm::Adam {
@@ -491,6 +531,18 @@ mod tests {
         let d: OptimizerConfig = toml::from_str("algorithm = { name = \"adamw\" }").unwrap();
         assert_eq!(d.lr, 1e-3);
         assert!(matches!(d.algorithm, Algorithm::AdamW { beta_1, .. } if beta_1 == 0.9));
+        // A name alone means the same settings whether given in a file or by `--optimizer`.
+        for (name, text) in [
+            (OptimizerName::Adam, "adam"),
+            (OptimizerName::Adamw, "adamw"),
+            (OptimizerName::Rmsprop, "rmsprop"),
+            (OptimizerName::Adagrad, "adagrad"),
+            (OptimizerName::Sgd, "sgd"),
+        ] {
+            let c: OptimizerConfig =
+                toml::from_str(&format!("algorithm = {{ name = \"{text}\" }}")).unwrap();
+            assert_eq!(c.algorithm, Algorithm::named(name), "{text}");
+        }
     }
 
     #[test]

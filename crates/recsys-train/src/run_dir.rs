@@ -28,10 +28,11 @@ use serde::de::DeserializeOwned;
 use crate::error::{Result, TrainError};
 use crate::metrics::Metric;
 use crate::plot::line_chart;
-use crate::trainer::EpochRecord;
+use crate::record::{EpochRecord, metric_value};
 
 /// Which weights of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Checkpoint {
     /// The best validation epoch (falls back to `Last` when the run had no validation data).
     #[default]
@@ -61,18 +62,6 @@ pub const OPTIMIZER_FILE: &str = "optimizer-last.bpk";
 pub const LOSS_PLOT_FILE: &str = "loss.svg";
 pub const TRAIN_ROWS_FILE: &str = "train-rows.bin";
 const ROWS_MAGIC: &[u8; 8] = b"RSROWS1\n";
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
 
 impl RunDir {
     /// Creates the directory (and parents) if needed.
@@ -119,7 +108,7 @@ impl RunDir {
     pub fn write_config<C: Serialize>(&self, config: &C) -> Result<()> {
         let path = self.config_path();
         let text = toml::to_string_pretty(config).map_err(|e| TrainError::format(&path, e))?;
-        write_atomic(&path, text.as_bytes())
+        Ok(recsys_data::io::write_atomic(&path, text.as_bytes())?)
     }
 
     /// Reads `config.toml`.
@@ -173,15 +162,14 @@ impl RunDir {
 
     /// Writes the weights of `model` (burnpack) to `which`, through a temporary file.
     pub fn save_model<M: Module>(&self, model: &M, which: Checkpoint) -> Result<()> {
-        let path = self.model_path(which);
-        let tmp = tmp_path(&path);
-        let mut store = BurnpackStore::from_file(&tmp)
-            .auto_extension(false)
-            .overwrite(true);
-        model
-            .save_into(&mut store)
-            .map_err(|e| TrainError::format(&tmp, format!("cannot write weights: {e}")))?;
-        fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))
+        recsys_data::io::publish_atomic(&self.model_path(which), |tmp| {
+            let mut store = BurnpackStore::from_file(tmp)
+                .auto_extension(false)
+                .overwrite(true);
+            model
+                .save_into(&mut store)
+                .map_err(|e| TrainError::format(tmp, format!("cannot write weights: {e}")))
+        })
     }
 
     /// Loads the weights `which` into `model` (built from the run's config on the target device).
@@ -222,12 +210,11 @@ impl RunDir {
 
     /// Writes the optimiser state (burnpack), through a temporary file.
     pub fn save_optimizer(&self, optim: &ModuleOptimizer) -> Result<()> {
-        let path = self.optimizer_path();
-        let tmp = tmp_path(&path);
-        optim
-            .save(&tmp)
-            .map_err(|e| TrainError::format(&tmp, format!("cannot write optimiser state: {e}")))?;
-        fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))
+        recsys_data::io::publish_atomic(&self.optimizer_path(), |tmp| {
+            optim
+                .save(tmp)
+                .map_err(|e| TrainError::format(tmp, format!("cannot write optimiser state: {e}")))
+        })
     }
 
     /// Loads the saved optimiser state into `optim` (built from the run's optimiser config).
@@ -258,16 +245,15 @@ impl RunDir {
             losses.push(("penalty", series(&|r| Some(r.train_penalty))));
         }
         let loss_svg = line_chart("training loss", "epoch", &losses);
-        write_atomic(&self.path.join(LOSS_PLOT_FILE), loss_svg.as_bytes())?;
-        let valid =
-            series(&|r| crate::trainer::metric_value(metric, r.valid.as_ref(), r.ranking.as_ref()));
+        recsys_data::io::write_atomic(&self.path.join(LOSS_PLOT_FILE), loss_svg.as_bytes())?;
+        let valid = series(&|r| metric_value(metric, r.valid.as_ref(), r.ranking.as_ref()));
         if !valid.is_empty() {
             let svg = line_chart(
                 &format!("validation {metric}"),
                 "epoch",
                 &[(metric.name().as_str(), valid)],
             );
-            write_atomic(
+            recsys_data::io::write_atomic(
                 &self.path.join(format!("{}.svg", metric.name())),
                 svg.as_bytes(),
             )?;
@@ -292,7 +278,10 @@ impl RunDir {
         data.ratings
             .iter()
             .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-        write_atomic(&self.path.join(TRAIN_ROWS_FILE), &bytes)
+        Ok(recsys_data::io::write_atomic(
+            &self.path.join(TRAIN_ROWS_FILE),
+            &bytes,
+        )?)
     }
 
     /// Reads `train-rows.bin`.

@@ -11,18 +11,13 @@ use std::cmp::Ordering;
 
 use burn::tensor::Tensor;
 use recsys_data::UserHistory;
-use recsys_models::Retriever;
 
+use crate::budget::{recommend_budget, rows_per_block};
 use crate::error::{Result, TrainError};
-use crate::run::{AnyModel, LoadedRun};
+use crate::loaded::LoadedRun;
 
 /// An item index and its score.
 pub type Scored = (u32, f32);
-
-/// Scores kept per user batch in [`recommend`]: about 4M floats (16 MB) on a CPU, 16M (64 MB) on
-/// a GPU, which large batches keep busy (138,493 users over 26,744 items take about 230).
-const BATCH_SCORES: usize = 1 << 22;
-const GPU_BATCH_SCORES: usize = 1 << 24;
 
 /// Ranking order: higher score first (NaN last), then lower item index.
 fn rank_order(a: &Scored, b: &Scored) -> Ordering {
@@ -91,8 +86,9 @@ pub fn top_k(
 }
 
 /// Each of `users`' (dense indices) best `k` items under `run`, skipping the items of `seen`
-/// (e.g. the training history) when given. Users go in batches of about 4M scores, each scored
-/// and reduced to its top `k` on the device ([`LoadedRun::top_k`]); only the lists come back.
+/// (e.g. the training history) when given. Users go in blocks of about
+/// [`recommend_budget`] scores (4M on a CPU, 16M on a GPU), each scored and reduced to its top
+/// `k` on the device ([`LoadedRun::top_k`]); only the lists come back.
 pub fn recommend(
     run: &LoadedRun,
     users: &[u32],
@@ -100,12 +96,7 @@ pub fn recommend(
     seen: Option<&UserHistory>,
 ) -> Vec<Vec<Scored>> {
     let n_items = run.n_items();
-    let budget = if crate::device::is_gpu(&run.device) {
-        GPU_BATCH_SCORES
-    } else {
-        BATCH_SCORES
-    };
-    let per = (budget / n_items.max(1)).max(1);
+    let per = rows_per_block(n_items, recommend_budget(&run.device));
     let mut out = Vec::with_capacity(users.len());
     for chunk in users.chunks(per) {
         // A user outside the history (an out-of-vocabulary row) has seen nothing.
@@ -175,50 +166,33 @@ fn unsupported(run: &LoadedRun, what: &str) -> TrainError {
     // A plain message (not "invalid training configuration").
     TrainError::Data(recsys_data::DataError::Invalid(format!(
         "{what} is not supported for model {}: it learns no user or item id vectors (use an mf, \
-         recommender_net, regressor, or gmf / mlp / neumf run on ids)",
-        run.config.model.family()
+         recommender_net, regressor, two-tower, or gmf / mlp / neumf run on ids)",
+        run.config.model.name()
     )))
 }
 
-/// The learned user and item vectors of `run`: the embedding tables of MF (its factors
-/// `p_u`, `q_i`; a [`Retriever`](recsys_models::Retriever)), RecommenderNet and Regressor.
-/// AutoRec has none: an error naming the model.
+/// The learned user and item vectors of `run` ([`Family::vectors`](crate::Family::vectors)):
+/// for MF its factors `p_u`, `q_i`, for the two-tower its [`Retriever`](recsys_models::Retriever) vectors, the embedding
+/// tables of the other models with id embeddings; an error naming the model for one without
+/// (AutoRec, NCF on rating vectors).
 pub fn embeddings(run: &LoadedRun) -> Result<(Vectors, Vectors)> {
-    let (u, i) = match &run.model {
-        AnyModel::Mf(m) => (m.user_embedding.table(), m.item_embedding.table()),
-        AnyModel::RecommenderNet(m) => (m.user_embedding.table(), m.item_embedding.table()),
-        AnyModel::Regressor(m) => (m.user_embedding.table(), m.item_embedding.table()),
-        AnyModel::Ncf(m) => m
-            .id_vectors()
-            .ok_or_else(|| unsupported(run, "user and item vectors"))?,
-        AnyModel::TwoTower(m) => {
-            let device = m.item_embedding.table().device();
-            let users = Tensor::arange(0..run.ids.users.len() as i64, &device);
-            (m.user_vectors(users), m.item_vectors())
-        }
-        AnyModel::AutoRec(_) => return Err(unsupported(run, "user and item vectors")),
-    };
+    let (u, i) = run
+        .model
+        .vectors(run.ids.users.len())
+        .ok_or_else(|| unsupported(run, "user and item vectors"))?;
     Ok((Vectors::from_tensor(u), Vectors::from_tensor(i)))
 }
 
 /// The learned item vectors of `run` (see [`embeddings`]).
 ///
-/// For MF these are the factors `q_i`, i.e. [`Retriever::item_vectors`](recsys_models::Retriever)
-/// without its constant and bias columns (which would make every item look alike under cosine).
+/// For MF these are the factors `q_i`, i.e. [`Retriever::item_vectors`](recsys_models::Retriever::item_vectors) without its constant and
+/// bias columns (which would make every item look alike under cosine).
 pub fn item_vectors(run: &LoadedRun) -> Result<Vectors> {
-    let t = match &run.model {
-        AnyModel::Mf(m) => m.item_embedding.table(),
-        AnyModel::RecommenderNet(m) => m.item_embedding.table(),
-        AnyModel::Regressor(m) => m.item_embedding.table(),
-        AnyModel::Ncf(m) => {
-            m.id_vectors()
-                .ok_or_else(|| unsupported(run, "similar items"))?
-                .1
-        }
-        AnyModel::TwoTower(m) => m.item_vectors(),
-        AnyModel::AutoRec(_) => return Err(unsupported(run, "similar items")),
-    };
-    Ok(Vectors::from_tensor(t))
+    let (_, items) = run
+        .model
+        .vectors(run.ids.users.len())
+        .ok_or_else(|| unsupported(run, "similar items"))?;
+    Ok(Vectors::from_tensor(items))
 }
 
 /// Cosine similarity of item `query` to every item of `items` (0 for a zero vector).

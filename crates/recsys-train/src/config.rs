@@ -1,0 +1,303 @@
+//! The resolved configuration of a run (`config.toml`): model, training, backend, task and the
+//! data recipe, every choice among a fixed set an enum whose serde and command-line names are one
+//! list.
+
+use recsys_data::SplitKind;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::batch::ImplicitLoss;
+use crate::device::BackendKind;
+use crate::error::{Result, TrainError};
+use crate::family::ModelConfig;
+use crate::metrics::RatingMetrics;
+use crate::ranking::RankingMetrics;
+use crate::record::EpochRecord;
+use crate::trainer::TrainConfig;
+
+/// The resolved configuration of a run, written to `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub backend: BackendKind,
+    pub device_index: usize,
+    /// `[min, max]` of the rating scale; predictions are clamped to it for metrics.
+    pub rating_scale: [f32; 2],
+    /// Ratings or implicit feedback.
+    #[serde(default)]
+    pub task: Task,
+    /// Where the data came from and how it was split, so `eval` and `--resume` rebuild it.
+    #[serde(default)]
+    pub data: DataRecipe,
+}
+
+/// What a run learns from: ratings, or implicit feedback (every rated pair is a positive).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Task {
+    /// Predict ratings; validate with rating metrics.
+    #[default]
+    Rating,
+    /// Rank items; train on positives and sampled negatives, validate by ranking.
+    Implicit(ImplicitTask),
+}
+
+impl Task {
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            Task::Rating => TaskKind::Rating,
+            Task::Implicit(_) => TaskKind::Implicit,
+        }
+    }
+
+    pub fn implicit(&self) -> Option<&ImplicitTask> {
+        match self {
+            Task::Rating => None,
+            Task::Implicit(t) => Some(t),
+        }
+    }
+}
+
+/// The two tasks, as named on the command line and in `config.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Predict ratings.
+    Rating,
+    /// Rank items: every rated pair is a positive, unseen items are sampled as negatives.
+    Implicit,
+}
+
+/// The loss of implicit-feedback training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum ImplicitLossKind {
+    /// Pointwise binary cross-entropy with sampled negatives.
+    Bce,
+    /// Pairwise BPR: each positive against one sampled negative.
+    Bpr,
+    /// In-batch softmax (the two-tower retrieval task).
+    Softmax,
+}
+
+/// How a ranking validation or evaluation ranks the held-out items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Each held-out pair among fixed sampled negatives (NCF).
+    Sampled,
+    /// All items, the user's known items excluded.
+    Full,
+    /// Each held-out pair among all items, nothing excluded (TFRS' top-K accuracy).
+    Factorized,
+}
+
+/// Settings of implicit-feedback training and its validation ranking (the `[task]` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImplicitTask {
+    pub loss: ImplicitLossKind,
+    /// Sampled negatives per positive for `bce`.
+    pub negatives: usize,
+    /// Validation protocol.
+    pub protocol: Protocol,
+    /// Negatives per held-out pair in the sampled protocol (NCF: 99).
+    pub eval_negatives: usize,
+    /// The cutoffs reported during validation.
+    pub ks: Vec<usize>,
+}
+
+impl Default for ImplicitTask {
+    fn default() -> Self {
+        Self {
+            loss: ImplicitLossKind::Bce,
+            negatives: 4,
+            protocol: Protocol::Sampled,
+            eval_negatives: 99,
+            ks: vec![10],
+        }
+    }
+}
+
+impl ImplicitTask {
+    /// TensorFlow Recommenders' retrieval task: in-batch softmax, factorized top-K accuracy.
+    pub fn retrieval() -> Self {
+        Self {
+            loss: ImplicitLossKind::Softmax,
+            protocol: Protocol::Factorized,
+            ks: vec![1, 5, 10, 50, 100],
+            ..Self::default()
+        }
+    }
+
+    pub fn implicit_loss(&self) -> Result<ImplicitLoss> {
+        match self.loss {
+            ImplicitLossKind::Bce if self.negatives == 0 => Err(TrainError::Config(
+                "implicit bce needs at least 1 negative per positive".into(),
+            )),
+            ImplicitLossKind::Bce => Ok(ImplicitLoss::Bce {
+                negatives: self.negatives,
+            }),
+            ImplicitLossKind::Bpr => Ok(ImplicitLoss::Bpr),
+            ImplicitLossKind::Softmax => Ok(ImplicitLoss::InBatch),
+        }
+    }
+
+    /// The share of positives among the training examples (the starting global mean of models
+    /// with a logit output).
+    pub fn positive_share(&self) -> f64 {
+        match self.loss {
+            ImplicitLossKind::Bce => 1.0 / (1.0 + self.negatives as f64),
+            _ => 0.5,
+        }
+    }
+}
+
+/// Where a run's data came from and how it was split (the `[data]` table): what `recsys eval`
+/// and `--resume` replay. Older runs wrote every value as a string; both forms are read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataRecipe {
+    /// A MovieLens folder, a ratings file or `synthetic:<preset>[:seed]`; empty when unknown.
+    #[serde(default)]
+    pub source: String,
+    /// The `--format` given, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default = "default_split")]
+    pub split: SplitKind,
+    /// Validation size: a ratio or a count, as given.
+    #[serde(default = "default_size")]
+    pub valid: String,
+    /// Test size: a ratio or a count, as given.
+    #[serde(default = "default_size")]
+    pub test: String,
+    #[serde(default = "default_seed", deserialize_with = "lenient::u64")]
+    pub split_seed: u64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_f32"
+    )]
+    pub positives_above: Option<f32>,
+    #[serde(
+        default,
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "lenient::bool"
+    )]
+    pub items_by_title: bool,
+}
+
+fn default_split() -> SplitKind {
+    SplitKind::Random
+}
+
+fn default_size() -> String {
+    "0.1".into()
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+impl Default for DataRecipe {
+    fn default() -> Self {
+        Self {
+            source: String::new(),
+            format: None,
+            split: default_split(),
+            valid: default_size(),
+            test: default_size(),
+            split_seed: default_seed(),
+            positives_above: None,
+            items_by_title: false,
+        }
+    }
+}
+
+/// Values that older run directories wrote as strings.
+mod lenient {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+
+    fn parse<T: std::str::FromStr, E: serde::de::Error>(v: Value, what: &str) -> Result<T, E> {
+        let text = match v {
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Text(t) => t,
+        };
+        text.parse()
+            .map_err(|_| E::custom(format!("{text:?} is not {what}")))
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        parse(Value::deserialize(d)?, "a seed")
+    }
+
+    pub fn opt_f32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+        parse(Value::deserialize(d)?, "a number").map(Some)
+    }
+
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        parse(Value::deserialize(d)?, "true or false")
+    }
+}
+
+/// What [`train_run`](crate::train_run) and [`resume_run`](crate::resume_run) report.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub best_epoch: usize,
+    pub best_valid: Option<RatingMetrics>,
+    pub best_ranking: Option<RankingMetrics>,
+    /// Every epoch of the run (a resumed run's earlier epochs included).
+    pub history: Vec<EpochRecord>,
+    pub stopped_early: bool,
+    /// Where it ran (adapter or CPU backend name).
+    pub adapter: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_string_recipes_still_read() {
+        let old: DataRecipe = toml::from_str(
+            "source = \"synthetic:100k\"\nsplit = \"u1\"\nvalid = \"0.05\"\ntest = \"0.1\"\n\
+             split_seed = \"7\"\npositives_above = \"3\"\nitems_by_title = \"true\"\n",
+        )
+        .unwrap();
+        assert_eq!(old.split, SplitKind::U1);
+        assert_eq!(old.split_seed, 7);
+        assert_eq!(old.positives_above, Some(3.0));
+        assert!(old.items_by_title);
+        let text = toml::to_string(&old).unwrap();
+        assert!(text.contains("split_seed = 7"), "{text}");
+        let back: DataRecipe = toml::from_str(&text).unwrap();
+        assert_eq!(back, old);
+        let bad = toml::from_str::<DataRecipe>("split_seed = \"x\"").unwrap_err();
+        assert!(bad.to_string().contains("not a seed"), "{bad}");
+    }
+
+    #[test]
+    fn task_names_are_those_of_config_files() {
+        let t: ImplicitTask = toml::from_str("loss = \"bpr\"\nprotocol = \"full\"").unwrap();
+        assert_eq!(
+            (t.loss, t.protocol),
+            (ImplicitLossKind::Bpr, Protocol::Full)
+        );
+        let err = toml::from_str::<ImplicitTask>("loss = \"hinge\"").unwrap_err();
+        assert!(err.to_string().contains("hinge"), "{err}");
+    }
+}

@@ -1,0 +1,106 @@
+//! AutoRec ([`AutoRec`]): user- or item-based rows of the rating matrix reconstructed through
+//! dense layers. The model reads the training rows at prediction time, so a run keeps them.
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use recsys_data::Interactions;
+use recsys_models::{AutoRec, AutoRecConfig};
+
+use super::{DataShape, Family, Fit, ModelOverrides, rating_only};
+use crate::batch::{epoch_order, index_tensor};
+use crate::config::{Task, TaskKind, TrainSummary};
+use crate::error::Result;
+use crate::metrics::RatingMetrics;
+use crate::run_dir::RunDir;
+
+/// This family's `[model]` table (the registry names it `autorec::Config`).
+pub type Config = AutoRecConfig;
+
+impl Family for AutoRecConfig {
+    type Model = AutoRec;
+    const MODELS: &'static [&'static str] = &["autorec"];
+
+    fn named(_name: &str, _task: TaskKind, _o: &mut ModelOverrides) -> Result<Self> {
+        Ok(AutoRecConfig::new(1, 1))
+    }
+
+    fn name(&self) -> &'static str {
+        "autorec"
+    }
+
+    fn check_task(&self, task: &Task) -> Result<()> {
+        rating_only("autorec", task)
+    }
+
+    fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
+        if let Some(l2) = o.l2.take() {
+            self.l2 = l2 as f32;
+        }
+        if let Some(h) = o.hidden.take() {
+            self.hidden = h;
+        }
+        if let Some(d) = o.dropout.take() {
+            self.dropout = d;
+        }
+        if let Some(a) = o.activation.take() {
+            self.activation = a;
+        }
+        if let Some(b) = o.base.take() {
+            self.base = b;
+        }
+        Ok(())
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn size(&mut self, data: &DataShape) {
+        self.n_users = data.n_users;
+        self.n_items = data.n_items;
+    }
+
+    fn init(&self, device: &Device) -> Result<AutoRec> {
+        Ok(AutoRecConfig::init(self, device)?)
+    }
+
+    fn fit(&self, model: AutoRec, fit: &Fit<'_>) -> Result<TrainSummary> {
+        fit.keep_train_rows()?;
+        let rows = Arc::new(model.rows_of(fit.train));
+        fit.on(model.with_inputs(rows.clone()), &*rows)
+    }
+
+    fn attach(&self, model: AutoRec, run: &RunDir) -> Result<AutoRec> {
+        let rows = model.rows_of(&run.read_train_rows()?);
+        Ok(model.with_inputs(Arc::new(rows)))
+    }
+}
+
+/// The AutoRec notebook's "hidden ratings" check: hides `n_hide` ratings of `known` (chosen with
+/// `seed`), reconstructs the rows of `known` without them, and returns the metrics of the
+/// reconstructions at the hidden entries (clamped to `scale` if given). `known` is the rating
+/// matrix the model reads (e.g. the training ratings plus the test ratings).
+pub fn hidden_ratings_check(
+    model: &AutoRec,
+    known: &Interactions,
+    n_hide: usize,
+    seed: u64,
+    scale: Option<(f32, f32)>,
+    device: &Device,
+) -> RatingMetrics {
+    let order = epoch_order(known.len(), seed, 0);
+    let (hidden, kept) = order.split_at(n_hide.min(known.len()));
+    let hidden = known.select(hidden);
+    let rows = model.rows_of(&known.select(kept));
+    let pred = model
+        .predict_from(
+            &rows,
+            index_tensor(&hidden.users, device),
+            index_tensor(&hidden.items, device),
+        )
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("float predictions");
+    RatingMetrics::compute(&pred, &hidden.ratings, scale)
+}

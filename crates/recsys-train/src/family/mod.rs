@@ -1,0 +1,492 @@
+//! Model families: whatever differs between them lives in one file per family, behind the
+//! [`Family`] trait. The registry at the bottom of this file generates [`ModelConfig`] (the
+//! `[model]` table), [`AnyModel`] (a built model of any family) and their dispatch; the
+//! trainer, evaluation, top-K and the CLI call the trait and never match on family names.
+//!
+//! Adding a family: a model file in `recsys-models` (a `RatingModel`), a file of the same name
+//! here implementing [`Family`] for its configuration (exported as `Config`), and one line in
+//! the list of families, [`recsys_models::with_families`].
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use recsys_data::{IdMap, Interactions};
+use recsys_models::{Activation, AutoRecBase, NcfInput, RatingBatch, RatingModel, Retriever};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use autorec::hidden_ratings_check;
+pub use ncf::{NcfSetup, Pretrained, ncf_from_pretrained};
+pub use regressor::{RegressorSetup, regressor_config_for_mf_run, regressor_from_mf_run};
+
+use crate::batch::{BatchSource, ImplicitPairs};
+use crate::config::{ImplicitTask, Task, TaskKind, TrainSummary};
+use crate::error::{Result, TrainError};
+use crate::run_dir::RunDir;
+use crate::trainer::{TrainOutcome, Trainer};
+
+/// What the data tells a model's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct DataShape {
+    pub n_users: usize,
+    pub n_items: usize,
+    /// `(min, max)` of the targets: the rating scale, or `(0, 1)` for implicit feedback.
+    pub scale: (f32, f32),
+    /// The mean target: the training mean rating, or for implicit feedback the share of
+    /// positives among the training examples.
+    pub mean: f64,
+    pub implicit: bool,
+}
+
+/// The loss of a rating task (`--loss` without `--task implicit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatingLoss {
+    Mse,
+    /// BCE on min-max normalised ratings, through a sigmoid (MF only).
+    Bce,
+}
+
+/// Model settings given on the command line, applied to a typed configuration by its family.
+/// A family takes the settings it knows; one left over is an error naming its flag.
+#[derive(Debug, Clone, Default)]
+pub struct ModelOverrides {
+    pub embedding_dim: Option<usize>,
+    pub hidden: Option<Vec<usize>>,
+    pub dropout: Option<f64>,
+    pub l2: Option<f64>,
+    pub activation: Option<Activation>,
+    pub base: Option<AutoRecBase>,
+    pub input: Option<NcfInput>,
+    pub temperature: Option<f64>,
+    pub logq: bool,
+    pub oov: bool,
+    pub bias: bool,
+    pub rating_range: bool,
+    pub rating_loss: Option<RatingLoss>,
+    pub pretrained: Option<Pretrained>,
+    /// The MF run whose embeddings a regressor reads.
+    pub embeddings: Option<PathBuf>,
+}
+
+impl ModelOverrides {
+    /// `Err` naming the first setting no family took, for model `name`.
+    fn check_all_taken(&self, name: &str) -> Result<()> {
+        let flag = [
+            (self.embedding_dim.is_some(), "--embedding-dim"),
+            (self.hidden.is_some(), "--hidden"),
+            (self.dropout.is_some(), "--dropout"),
+            (self.l2.is_some(), "--l2"),
+            (self.activation.is_some(), "--activation"),
+            (self.base.is_some(), "--user-based / --item-based"),
+            (self.input.is_some(), "--input"),
+            (self.temperature.is_some(), "--temperature"),
+            (self.logq, "--logq"),
+            (self.oov, "--oov"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag));
+        let bad = |m: String| Err(TrainError::Config(m));
+        if let Some(flag) = flag {
+            return bad(format!("{flag} does not apply to model {name}"));
+        }
+        if self.bias || self.rating_range {
+            return bad("--bias and --rating-range apply to model mf".into());
+        }
+        if self.rating_loss.is_some() {
+            return bad("--loss applies to model mf, or to --task implicit".into());
+        }
+        if self.pretrained.is_some() {
+            return bad("--pretrained-gmf and --pretrained-mlp apply to model neumf".into());
+        }
+        if self.embeddings.is_some() {
+            return bad("--embeddings applies to model regressor".into());
+        }
+        Ok(())
+    }
+}
+
+/// A training run about to start: the trainer, the data and where it writes. A family's
+/// [`Family::fit`] attaches what its model reads and picks the batch source.
+pub struct Fit<'a> {
+    pub(crate) trainer: Trainer,
+    pub train: &'a Interactions,
+    /// Rating validation (none for implicit runs, which validate by ranking).
+    pub(crate) valid: Option<&'a Interactions>,
+    /// Positives and sampled negatives of an implicit-feedback run.
+    pub(crate) implicit: Option<ImplicitPairs>,
+    pub(crate) device: &'a Device,
+    pub run: &'a RunDir,
+    /// Continuing from the run's last weights and optimiser state.
+    pub resume: bool,
+}
+
+impl Fit<'_> {
+    /// Trains `model` on the batches of `source`.
+    pub fn on<M, S>(&self, model: M, source: &S) -> Result<TrainSummary>
+    where
+        M: RatingModel,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let outcome = if self.resume {
+            self.trainer
+                .resume_on(model, source, self.valid, self.device, self.run)?
+        } else {
+            self.trainer
+                .fit_on(model, source, self.valid, self.device, Some(self.run))?
+        };
+        Ok(self.summary(outcome))
+    }
+
+    /// Trains a model of rated pairs: on the implicit positives and negatives of an implicit
+    /// run, else on the training ratings.
+    pub fn pairs<M: RatingModel<Batch = RatingBatch>>(&self, model: M) -> Result<TrainSummary> {
+        match &self.implicit {
+            Some(source) => self.on(model, source),
+            None => self.on(model, self.train),
+        }
+    }
+
+    /// The implicit positives and negatives (for families that learn from nothing else).
+    pub fn implicit(&self) -> Result<&ImplicitPairs> {
+        self.implicit
+            .as_ref()
+            .ok_or_else(|| TrainError::Config("this model learns from implicit feedback".into()))
+    }
+
+    /// Keeps the training rows in the run directory (for models that read them at prediction
+    /// time); a resumed run has them already.
+    pub fn keep_train_rows(&self) -> Result<()> {
+        if self.resume {
+            return Ok(());
+        }
+        self.run.write_train_rows(self.train)
+    }
+
+    fn summary<M>(&self, o: TrainOutcome<M>) -> TrainSummary {
+        TrainSummary {
+            best_epoch: o.best_epoch,
+            best_valid: o.best_valid,
+            best_ranking: o.best_ranking,
+            history: o.history,
+            stopped_early: o.stopped_early,
+            adapter: crate::device::adapter_name(self.device),
+        }
+    }
+}
+
+/// One model family, implemented by its configuration type (the family's `[model]` table).
+pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfig> {
+    /// The model it builds.
+    type Model: RatingModel + Clone + Debug + Into<AnyModel>;
+
+    /// The names `recsys train --model` knows this family by (NCF: `gmf`, `mlp`, `neumf`).
+    const MODELS: &'static [&'static str];
+
+    /// Older spellings of [`Family::MODELS`] still read from command lines and run directories.
+    const OLD_NAMES: &'static [&'static str] = &[];
+
+    /// The task of a run that asks for none.
+    const DEFAULT_TASK: TaskKind = TaskKind::Rating;
+
+    /// The default configuration of model `name` (one of [`Family::MODELS`]) for `task`, before
+    /// sizing; takes the overrides it needs to exist at all (a regressor's MF run).
+    fn named(name: &str, task: TaskKind, overrides: &mut ModelOverrides) -> Result<Self>;
+
+    /// This configuration's model name (one of [`Family::MODELS`]).
+    fn name(&self) -> &'static str;
+
+    /// The implicit-feedback settings of a run that gives none.
+    fn default_implicit() -> ImplicitTask {
+        ImplicitTask::default()
+    }
+
+    /// `Err` naming the family and the task unless the family learns it.
+    fn check_task(&self, task: &Task) -> Result<()>;
+
+    /// Applies the command-line settings this family knows, taking them out of `overrides`.
+    fn apply(&mut self, overrides: &mut ModelOverrides, task: &Task) -> Result<()>;
+
+    /// Sets the seed of the initial weights.
+    fn set_seed(&mut self, seed: u64);
+
+    /// Sizes the model from the data (users, items, target scale and mean).
+    fn size(&mut self, data: &DataShape);
+
+    /// The trained runs this model starts from (refit swaps in their selection runs).
+    fn source_runs_mut(&mut self) -> Vec<&mut PathBuf> {
+        Vec::new()
+    }
+
+    /// The model with initial weights (what saved weights are loaded into).
+    fn init(&self, device: &Device) -> Result<Self::Model>;
+
+    /// The model training starts from: initial weights, or weights from source runs.
+    fn build(&self, _ids: &IdMap, device: &Device) -> Result<Self::Model> {
+        self.init(device)
+    }
+
+    /// Attaches the training data the model reads and trains it on its batch source.
+    fn fit(&self, model: Self::Model, fit: &Fit<'_>) -> Result<TrainSummary>;
+
+    /// Attaches to loaded weights what the model reads at prediction time (AutoRec's rows).
+    fn attach(&self, model: Self::Model, _run: &RunDir) -> Result<Self::Model> {
+        Ok(model)
+    }
+
+    /// The learned vectors of users `0..n_users` and of every item, for export and item
+    /// similarity; `None` when the model learns no id vectors.
+    fn vectors(_model: &Self::Model, _n_users: usize) -> Option<(Tensor<2>, Tensor<2>)> {
+        None
+    }
+
+    /// The model as a [`Retriever`], when its scores factorise into user and item vectors.
+    fn retriever(_model: &Self::Model) -> Option<&dyn Retriever> {
+        None
+    }
+
+    /// The dense index unknown users map to, when the model keeps an out-of-vocabulary row.
+    fn oov_user(&self) -> Option<u32> {
+        None
+    }
+
+    /// The configuration of `recsys sanity` for model `name` on data of `shape` (ratings): no
+    /// regularisation, predictions on the rating scale; `None` for a family without one.
+    fn sanity(_name: &str, _shape: &DataShape, _seed: u64) -> Option<Self> {
+        None
+    }
+}
+
+/// `Err` saying that `name` does not learn from implicit feedback.
+pub(crate) fn rating_only(name: &str, task: &Task) -> Result<()> {
+    match task {
+        Task::Rating => Ok(()),
+        Task::Implicit(_) => Err(TrainError::Config(format!(
+            "--task implicit trains mf, recnet, gmf, mlp, neumf or two-tower, not {name}"
+        ))),
+    }
+}
+
+/// `Err` unless `task` is ratings or an implicit task with a pointwise or pairwise loss.
+pub(crate) fn pairs_task(name: &str, task: &Task) -> Result<()> {
+    match task {
+        Task::Implicit(t) if t.loss == crate::config::ImplicitLossKind::Softmax => {
+            Err(TrainError::Config(format!(
+                "the in-batch softmax loss trains the two-tower model, not {name}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Generates, from the list of families ([`recsys_models::with_families`]): the family modules,
+/// [`ModelConfig`], [`AnyModel`], their `From` impls, the name lookup, and the dispatch macros
+/// `with_family!` and `with_model!` (`$d` is a literal `$` for the inner macros).
+macro_rules! registry {
+    (($d:tt) $( $module:ident: $variant:ident($tag:literal $(| $alias:literal)*) ),* $(,)?) => {
+        $( pub(crate) mod $module; )*
+
+        /// A model family and its configuration (the `[model]` table, tagged by `family`).
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(tag = "family")]
+        pub enum ModelConfig {
+            $( #[serde(rename = $tag $(, alias = $alias)*)] $variant($module::Config), )*
+        }
+
+        /// A built model of any family.
+        #[derive(Debug, Clone)]
+        #[allow(clippy::large_enum_variant)]
+        pub enum AnyModel {
+            $( $variant(<$module::Config as Family>::Model), )*
+        }
+
+        $(
+            impl From<$module::Config> for ModelConfig {
+                fn from(c: $module::Config) -> Self {
+                    ModelConfig::$variant(c)
+                }
+            }
+
+            impl From<<$module::Config as Family>::Model> for AnyModel {
+                fn from(m: <$module::Config as Family>::Model) -> Self {
+                    AnyModel::$variant(m)
+                }
+            }
+        )*
+
+        /// `$body` with `$c` bound to the configuration inside a [`ModelConfig`] and `$F` naming
+        /// its type (a [`Family`]).
+        macro_rules! with_family {
+            ($d cfg:expr, $d F:ident, $d c:ident => $d body:expr) => {
+                match $d cfg {
+                    $( crate::family::ModelConfig::$variant($d c) => {
+                        #[allow(dead_code)]
+                        type $d F = crate::family::$module::Config;
+                        $d body
+                    } )*
+                }
+            };
+        }
+
+        /// `$body` with `$m` bound to the model inside an [`AnyModel`] and `$F` naming its
+        /// family's configuration type.
+        macro_rules! with_model {
+            ($d any:expr, $d F:ident, $d m:ident => $d body:expr) => {
+                match $d any {
+                    $( crate::family::AnyModel::$variant($d m) => {
+                        #[allow(dead_code)]
+                        type $d F = crate::family::$module::Config;
+                        $d body
+                    } )*
+                }
+            };
+        }
+
+        impl ModelConfig {
+            /// The `family` tag of this configuration in `config.toml`.
+            pub fn family(&self) -> &'static str {
+                match self {
+                    $( ModelConfig::$variant(_) => $tag, )*
+                }
+            }
+
+            /// Every name `recsys train --model` takes, family by family.
+            pub fn model_names() -> Vec<&'static str> {
+                let mut names = Vec::new();
+                $( names.extend_from_slice(<$module::Config as Family>::MODELS); )*
+                names
+            }
+
+            /// Today's spelling of model `name` (one of [`ModelConfig::model_names`]), if it
+            /// names a model.
+            pub fn canonical(name: &str) -> Option<&'static str> {
+                $(
+                    let models = <$module::Config as Family>::MODELS;
+                    if let Some(k) = models.iter().position(|m| *m == name) {
+                        return Some(models[k]);
+                    }
+                    if <$module::Config as Family>::OLD_NAMES.contains(&name) {
+                        return Some(models[0]);
+                    }
+                )*
+                None
+            }
+
+            /// The `family` tag of model `name`, if it is one.
+            pub fn family_of(name: &str) -> Option<&'static str> {
+                let name = Self::canonical(name)?;
+                $( if <$module::Config as Family>::MODELS.contains(&name) {
+                    return Some($tag);
+                } )*
+                None
+            }
+
+            /// The `recsys sanity` configuration of model `name` (see [`Family::sanity`]).
+            pub fn sanity(name: &str, shape: &DataShape, seed: u64) -> Result<Self> {
+                $( if <$module::Config as Family>::MODELS.contains(&name) {
+                    return <$module::Config as Family>::sanity(name, shape, seed)
+                        .map(Into::into)
+                        .ok_or_else(|| TrainError::Config(format!(
+                            "model {name} has no sanity check"
+                        )));
+                } )*
+                Err(unknown_model(name))
+            }
+
+            /// The task of a run of model `name` that asks for none.
+            pub fn default_task(name: &str) -> Result<TaskKind> {
+                $( if <$module::Config as Family>::MODELS.contains(&name) {
+                    return Ok(<$module::Config as Family>::DEFAULT_TASK);
+                } )*
+                Err(unknown_model(name))
+            }
+
+            /// The default configuration of model `name` for `task`, and its family's default
+            /// implicit-feedback settings.
+            pub fn named(
+                name: &str,
+                task: TaskKind,
+                overrides: &mut ModelOverrides,
+            ) -> Result<(Self, ImplicitTask)> {
+                $( if <$module::Config as Family>::MODELS.contains(&name) {
+                    let config = <$module::Config as Family>::named(name, task, overrides)?;
+                    return Ok((config.into(), <$module::Config as Family>::default_implicit()));
+                } )*
+                Err(unknown_model(name))
+            }
+        }
+    };
+}
+
+fn unknown_model(name: &str) -> TrainError {
+    TrainError::Config(format!(
+        "unknown model {name:?}: expected {}",
+        ModelConfig::model_names().join(", ")
+    ))
+}
+
+recsys_models::with_families!(registry);
+
+pub(crate) use {with_family, with_model};
+
+impl ModelConfig {
+    /// The model name: the family's, or for NCF its kind (`gmf`, `mlp`, `neumf`).
+    pub fn name(&self) -> &'static str {
+        with_family!(self, F, c => c.name())
+    }
+
+    /// The trained runs this model starts from: a regressor's MF run, NeuMF's pretrained GMF
+    /// and MLP runs.
+    pub fn source_runs_mut(&mut self) -> Vec<&mut PathBuf> {
+        with_family!(self, F, c => c.source_runs_mut())
+    }
+
+    /// `Err` naming the model and the task unless the model learns it.
+    pub fn check_task(&self, task: &Task) -> Result<()> {
+        with_family!(self, F, c => c.check_task(task))
+    }
+
+    /// Applies command-line model settings; one that does not apply is an error naming its flag.
+    pub fn apply(&mut self, mut overrides: ModelOverrides, task: &Task) -> Result<()> {
+        let name = self.name();
+        with_family!(self, F, c => c.apply(&mut overrides, task))?;
+        overrides.check_all_taken(name)
+    }
+
+    pub fn set_seed(&mut self, seed: u64) {
+        with_family!(self, F, c => c.set_seed(seed))
+    }
+
+    /// Sizes the model from the data.
+    pub fn size(&mut self, data: &DataShape) {
+        with_family!(self, F, c => c.size(data))
+    }
+
+    /// Builds the model on `device` with initial weights (a regressor's embedding tables are
+    /// zeros here: training reads them from its MF run, loading from its own weights).
+    pub fn init(&self, device: &Device) -> Result<AnyModel> {
+        with_family!(self, F, c => Ok(c.init(device)?.into()))
+    }
+
+    /// The dense index unknown users map to, when the model keeps one.
+    pub fn oov_user(&self) -> Option<u32> {
+        with_family!(self, F, c => c.oov_user())
+    }
+}
+
+impl AnyModel {
+    /// Saves the weights into `run` as `which`.
+    pub fn save(&self, run: &RunDir, which: crate::run_dir::Checkpoint) -> Result<()> {
+        with_model!(self, F, m => run.save_model(m, which))
+    }
+
+    /// See [`Family::vectors`].
+    pub fn vectors(&self, n_users: usize) -> Option<(Tensor<2>, Tensor<2>)> {
+        with_model!(self, F, m => F::vectors(m, n_users))
+    }
+
+    /// See [`Family::retriever`].
+    pub fn retriever(&self) -> Option<&dyn Retriever> {
+        with_model!(self, F, m => F::retriever(m))
+    }
+}

@@ -1,0 +1,214 @@
+//! Neural collaborative filtering ([`Ncf`]): GMF, MLP and NeuMF, on id embeddings or on rating
+//! vectors; NeuMF can start from pretrained GMF (or MF) and MLP runs.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use recsys_data::IdMap;
+use recsys_models::{Activation, EmbeddingInit, MfOutput, Ncf, NcfConfig, NcfInput, NcfKind};
+use serde::{Deserialize, Serialize};
+
+use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, pairs_task};
+use crate::config::{RunConfig, Task, TaskKind, TrainSummary};
+use crate::error::{Result, TrainError};
+use crate::loaded::check_same_ids;
+use crate::run_dir::{Checkpoint, RunDir};
+
+/// The `[model]` table of an NCF model: its settings, and the runs NeuMF starts from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NcfSetup {
+    pub ncf: NcfConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<Pretrained>,
+}
+
+/// Trained GMF and MLP runs (same data) whose weights a NeuMF model starts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pretrained {
+    pub gmf: PathBuf,
+    pub mlp: PathBuf,
+}
+
+/// This family's `[model]` table (the registry names it `ncf::Config`).
+pub type Config = NcfSetup;
+
+impl Family for NcfSetup {
+    type Model = Ncf;
+    const MODELS: &'static [&'static str] = &["gmf", "mlp", "neumf"];
+
+    fn named(name: &str, task: TaskKind, _o: &mut ModelOverrides) -> Result<Self> {
+        let kind = match name {
+            "gmf" => NcfKind::Gmf,
+            "mlp" => NcfKind::Mlp,
+            _ => NcfKind::Neumf,
+        };
+        // Ratings through a sigmoid scaled to the rating range; implicit feedback as logits.
+        let output = match task {
+            TaskKind::Rating => MfOutput::ScaledSigmoid,
+            TaskKind::Implicit => MfOutput::Logit,
+        };
+        Ok(NcfSetup {
+            ncf: NcfConfig::new(1, 1).with_kind(kind).with_output(output),
+            pretrained: None,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        self.ncf.kind.name()
+    }
+
+    fn check_task(&self, task: &Task) -> Result<()> {
+        pairs_task(self.name(), task)
+    }
+
+    fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
+        let c = &mut self.ncf;
+        if let Some(d) = o.embedding_dim.take() {
+            c.gmf_dim = d;
+        }
+        if let Some(h) = o.hidden.take() {
+            c.mlp_layers = h;
+        }
+        if let Some(d) = o.dropout.take() {
+            c.dropout = d;
+        }
+        if let Some(l2) = o.l2.take() {
+            c.l2 = l2 as f32;
+        }
+        if let Some(a) = o.activation.take() {
+            c.activation = a;
+        }
+        if let Some(i) = o.input.take() {
+            c.input = i;
+        }
+        if c.kind == NcfKind::Neumf
+            && let Some(p) = o.pretrained.take()
+        {
+            self.pretrained = Some(p);
+        }
+        Ok(())
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.ncf.seed = seed;
+    }
+
+    fn size(&mut self, data: &DataShape) {
+        let c = &mut self.ncf;
+        c.n_users = data.n_users;
+        c.n_items = data.n_items;
+        (c.rating_min, c.rating_max) = data.scale;
+        c.global_mean = data.mean as f32;
+    }
+
+    fn source_runs_mut(&mut self) -> Vec<&mut PathBuf> {
+        match &mut self.pretrained {
+            Some(p) => vec![&mut p.gmf, &mut p.mlp],
+            None => Vec::new(),
+        }
+    }
+
+    fn init(&self, device: &Device) -> Result<Ncf> {
+        Ok(self.ncf.init(device)?)
+    }
+
+    fn build(&self, ids: &IdMap, device: &Device) -> Result<Ncf> {
+        match &self.pretrained {
+            Some(p) => ncf_from_pretrained(&self.ncf, p, ids, device),
+            None => self.init(device),
+        }
+    }
+
+    fn fit(&self, model: Ncf, fit: &Fit<'_>) -> Result<TrainSummary> {
+        if model.input() == NcfInput::RatingVectors {
+            fit.keep_train_rows()?;
+        }
+        fit.pairs(model.with_inputs(fit.train))
+    }
+
+    fn attach(&self, model: Ncf, run: &RunDir) -> Result<Ncf> {
+        Ok(match model.input() {
+            NcfInput::RatingVectors => model.with_inputs(&run.read_train_rows()?),
+            NcfInput::Ids => model,
+        })
+    }
+
+    fn vectors(model: &Ncf, _n_users: usize) -> Option<(Tensor<2>, Tensor<2>)> {
+        model.id_vectors()
+    }
+
+    fn sanity(name: &str, shape: &DataShape, seed: u64) -> Option<Self> {
+        let kind = Self::named(name, TaskKind::Rating, &mut ModelOverrides::default())
+            .ok()?
+            .ncf
+            .kind;
+        Some(NcfSetup {
+            ncf: NcfConfig::new(shape.n_users, shape.n_items)
+                .with_kind(kind)
+                .with_gmf_dim(16)
+                .with_mlp_layers(vec![32, 16, 8])
+                .with_activation(Activation::LeakyRelu)
+                .with_output(MfOutput::ScaledSigmoid)
+                .with_rating_min(shape.scale.0)
+                .with_rating_max(shape.scale.1)
+                .with_global_mean(shape.mean as f32)
+                .with_init(EmbeddingInit::Normal { std: 0.1 })
+                .with_seed(seed),
+            pretrained: None,
+        })
+    }
+}
+
+/// The NeuMF model of `config` starting from the best weights of the GMF and MLP runs of
+/// `pretrained`, on `device`. Both runs must be of the same data (`ids`) and of the sizes
+/// `config` asks for. The GMF run may be an MF run (`d` factors, GMF width `d + 2`).
+pub fn ncf_from_pretrained(
+    config: &NcfConfig,
+    pretrained: &Pretrained,
+    ids: &IdMap,
+    device: &Device,
+) -> Result<Ncf> {
+    let load = |dir: &Path, kind: NcfKind| -> Result<Ncf> {
+        let run = RunDir::open(dir)?;
+        let c = match run.read_config::<RunConfig>()?.model {
+            ModelConfig::Ncf(c) if c.ncf.kind == kind => c.ncf,
+            // MF is GMF with h = 1: its vectors start the GMF branch (`Ncf::gmf_from_mf`).
+            ModelConfig::Mf(c) if kind == NcfKind::Gmf => {
+                if config.gmf_dim != c.dim + 2 {
+                    return Err(TrainError::Config(format!(
+                        "{}: an mf run of {} factors starts a GMF branch of width {} (factors + 2: \
+                         the biases), this model's GMF width is {}",
+                        dir.display(),
+                        c.dim,
+                        c.dim + 2,
+                        config.gmf_dim
+                    )));
+                }
+                check_same_ids(dir, &run.read_idmap()?, ids)?;
+                let mf = run.load_model(c.init(device)?, Checkpoint::Best)?;
+                let gmf = config.clone().with_kind(NcfKind::Gmf).init(device)?;
+                return Ok(gmf.gmf_from_mf(&mf)?);
+            }
+            other => {
+                return Err(TrainError::Config(format!(
+                    "{}: NeuMF pre-training needs a `{}` run{}, this is a `{}` run",
+                    dir.display(),
+                    kind.name(),
+                    if kind == NcfKind::Gmf {
+                        " (or `mf`)"
+                    } else {
+                        ""
+                    },
+                    other.name()
+                )));
+            }
+        };
+        check_same_ids(dir, &run.read_idmap()?, ids)?;
+        run.load_model(c.init(device)?, Checkpoint::Best)
+    };
+    let gmf = load(&pretrained.gmf, NcfKind::Gmf)?;
+    let mlp = load(&pretrained.mlp, NcfKind::Mlp)?;
+    Ok(config
+        .init(device)?
+        .from_pretrained(gmf, mlp, config.alpha)?)
+}

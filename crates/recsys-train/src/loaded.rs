@@ -1,0 +1,178 @@
+//! A trained run loaded for inference: its configuration, id map and weights on a plain
+//! (non-autodiff) device, and what evaluation, prediction and top-K ask of it.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use recsys_data::{IdMap, Interactions, Vocab};
+use recsys_models::{RatingModel, Retriever, Scorer};
+
+use crate::batch::index_tensor;
+use crate::budget::{SCORE_ALL, rows_per_block};
+use crate::config::RunConfig;
+use crate::device::{BackendKind, device};
+use crate::error::{Result, TrainError};
+use crate::eval::{evaluate, predict};
+use crate::family::{AnyModel, Family, with_family, with_model};
+use crate::metrics::RatingMetrics;
+use crate::ranking::{RankingMetrics, RankingTask, device_top_k, evaluate_ranking};
+use crate::run_dir::{Checkpoint, RunDir};
+
+/// A trained run loaded for inference (weights on a plain, non-autodiff device).
+#[derive(Debug, Clone)]
+pub struct LoadedRun {
+    pub config: RunConfig,
+    pub ids: IdMap,
+    pub model: AnyModel,
+    pub device: Device,
+}
+
+/// Loads the run in `dir` with weights `which`, on the run's own backend or `backend` if given.
+/// Models that read their training rows at prediction time get them back from the run.
+pub fn load_run(
+    dir: &Path,
+    which: Checkpoint,
+    backend: Option<(BackendKind, usize)>,
+) -> Result<LoadedRun> {
+    let run = RunDir::open(dir)?;
+    let config: RunConfig = run.read_config()?;
+    let ids = run.read_idmap()?;
+    let (kind, index) = backend.unwrap_or((config.backend, config.device_index));
+    let device = device(kind, index)?.without_autodiff();
+    let model = with_family!(&config.model, F, c => {
+        let model = run.load_model(c.init(&device)?, which)?;
+        AnyModel::from(c.attach(model, &run)?)
+    });
+    Ok(LoadedRun {
+        config,
+        ids,
+        model,
+        device,
+    })
+}
+
+impl LoadedRun {
+    fn eval_batch_size(&self) -> usize {
+        self.config.train.eval_batch_size
+    }
+
+    pub fn rating_scale(&self) -> (f32, f32) {
+        (self.config.rating_scale[0], self.config.rating_scale[1])
+    }
+
+    /// Predicted ratings of `(users[k], items[k])` (dense indices), unclamped.
+    pub fn predict(&self, users: &[u32], items: &[u32]) -> Vec<f32> {
+        with_model!(&self.model, F, m => predict(m, users, items, self.eval_batch_size(), &self.device))
+    }
+
+    /// Rating metrics on `data`, predictions clamped to the rating scale.
+    pub fn evaluate(&self, data: &Interactions) -> RatingMetrics {
+        with_model!(&self.model, F, m => evaluate(
+            m,
+            data,
+            self.eval_batch_size(),
+            Some(self.rating_scale()),
+            &self.device,
+        ))
+    }
+
+    /// Scores of the pairs `(users[k], items[k])` ([`Scorer::score`](recsys_models::Scorer)),
+    /// in batches of the run's evaluation batch size.
+    pub fn score(&self, users: &[u32], items: &[u32]) -> Vec<f32> {
+        assert_eq!(users.len(), items.len(), "users and items differ in length");
+        let per = self.eval_batch_size().max(1);
+        let mut out = Vec::with_capacity(users.len());
+        for (u, i) in users.chunks(per).zip(items.chunks(per)) {
+            with_model!(&self.model, F, m => out.extend(
+                m.score(index_tensor(u, &self.device), index_tensor(i, &self.device))
+                    .into_data()
+                    .try_into_vec_as::<f32>()
+                    .expect("float scores"),
+            ));
+        }
+        out
+    }
+
+    /// Scores of every item for each user: row-major `[users.len(), n_items]`.
+    pub fn score_all(&self, users: &[u32]) -> Vec<f32> {
+        with_model!(&self.model, F, m => score_all(m, users, &self.device))
+    }
+
+    pub fn n_items(&self) -> usize {
+        with_model!(&self.model, F, m => m.n_items())
+    }
+
+    /// Each of `users`' best `k` items, selected on the device, skipping `exclude[r]` for row
+    /// `r` when given (see [`device_top_k`]).
+    pub fn top_k(
+        &self,
+        users: &[u32],
+        k: usize,
+        exclude: Option<&[&[u32]]>,
+    ) -> Vec<Vec<(u32, f32)>> {
+        with_model!(&self.model, F, m => device_top_k(m, users, k, exclude, &self.device))
+    }
+
+    /// The dense index of the out-of-vocabulary user row (one past the last user), when the model
+    /// keeps one (a two-tower trained with `oov`).
+    pub fn oov_user(&self) -> Option<u32> {
+        with_family!(&self.config.model, F, c => c.oov_user())
+    }
+
+    /// The model as a [`Retriever`], when its scores factorise into user and item vectors.
+    pub fn retriever(&self) -> Option<&dyn Retriever> {
+        self.model.retriever()
+    }
+
+    /// Ranking metrics under `task`.
+    pub fn rank(&self, task: &RankingTask) -> RankingMetrics {
+        with_model!(&self.model, F, m => evaluate_ranking(m, task, &self.device))
+    }
+}
+
+fn score_all<M: RatingModel>(model: &M, users: &[u32], device: &Device) -> Vec<f32> {
+    if users.is_empty() {
+        return Vec::new();
+    }
+    let per = rows_per_block(model.n_items(), SCORE_ALL);
+    let mut out = Vec::with_capacity(users.len() * model.n_items());
+    for chunk in users.chunks(per) {
+        out.extend(
+            model
+                .score_all(index_tensor(chunk, device))
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .expect("float scores"),
+        );
+    }
+    out
+}
+
+/// `Err` naming the first difference between the id map of the run `run` and the data's `ids`.
+pub fn check_same_ids(run: &Path, run_ids: &IdMap, ids: &IdMap) -> Result<()> {
+    let diff = |what: &str, a: &Vocab, b: &Vocab| -> Option<String> {
+        if a.len() != b.len() {
+            return Some(format!(
+                "{what}: the run has {}, the data has {}",
+                a.len(),
+                b.len()
+            ));
+        }
+        let (a, b) = (a.raw_ids(), b.raw_ids());
+        (0..a.len()).find(|&k| a[k] != b[k]).map(|k| {
+            format!(
+                "{what}: dense index {k} is {:?} in the run but {:?} in the data",
+                a[k], b[k]
+            )
+        })
+    };
+    match diff("users", &run_ids.users, &ids.users)
+        .or_else(|| diff("items", &run_ids.items, &ids.items))
+    {
+        Some(detail) => Err(TrainError::IdMapMismatch {
+            run: run.to_path_buf(),
+            detail,
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,315 @@
+//! A run's configuration from its parts, in order: the defaults of the model's family and task,
+//! a config file (the layout of `config.toml`), then the typed command-line overrides; sized by
+//! the data last. The CLI only parses flags into [`Overrides`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use toml::Table;
+
+use crate::config::{DataRecipe, ImplicitLossKind, Protocol, RunConfig, Task, TaskKind};
+use crate::device::BackendKind;
+use crate::error::{Result, TrainError};
+use crate::family::{DataShape, ModelConfig, ModelOverrides, RatingLoss};
+use crate::metrics::{Metric, RankMetric};
+use crate::optim::{Algorithm, OptimizerName};
+use crate::trainer::TrainConfig;
+
+/// Every loss `--loss` names: `mse` and `bce` for ratings, `bce`, `bpr` and `softmax` for
+/// implicit feedback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum LossName {
+    Mse,
+    Bce,
+    Bpr,
+    Softmax,
+}
+
+/// Settings given on the command line; `None` (or `false`) keeps the file's or the default.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub backend: Option<BackendKind>,
+    pub device_index: Option<usize>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub readback_steps: Option<usize>,
+    pub profile: bool,
+    pub refit: bool,
+    /// Seeds the split, the initial weights, shuffling and negative sampling.
+    pub seed: Option<u64>,
+    pub patience: Option<usize>,
+    pub lr: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub optimizer: Option<OptimizerName>,
+    pub metric: Option<Metric>,
+    pub task: Option<TaskKind>,
+    pub loss: Option<LossName>,
+    pub negatives: Option<usize>,
+    pub protocol: Option<Protocol>,
+    pub model: ModelOverrides,
+}
+
+/// A config file read as a table (merged over the defaults, so it may give any subset).
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    table: Table,
+}
+
+impl ConfigFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let table = toml::from_str(&text)
+            .map_err(|e| TrainError::format(path, format!("not valid TOML: {}", e.message())))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            table,
+        })
+    }
+
+    fn get(&self, table: &str, key: &str) -> Option<&toml::Value> {
+        self.table.get(table)?.get(key)
+    }
+}
+
+/// The configuration of a run of model `name` (a `--model` name) before the data is read: the
+/// family's defaults for the task, then `file`, then `overrides`. [`size`] completes it.
+pub fn draft(name: &str, file: Option<&ConfigFile>, mut overrides: Overrides) -> Result<RunConfig> {
+    let mut model_overrides = std::mem::take(&mut overrides.model);
+    let name = ModelConfig::canonical(name).unwrap_or(name);
+    let family = ModelConfig::family_of(name);
+    if let Some(f) = file
+        && let Some(given) = f.get("model", "family").and_then(|v| v.as_str())
+        && family != ModelConfig::family_of(given).or(Some(given))
+    {
+        return Err(config_err(format!(
+            "{} configures model {given:?}, but --model {name} was given",
+            f.path.display()
+        )));
+    }
+    let kind = match overrides.task {
+        Some(kind) => kind,
+        None => match file
+            .and_then(|f| f.get("task", "kind"))
+            .and_then(|v| v.as_str())
+        {
+            Some("implicit") => TaskKind::Implicit,
+            _ => ModelConfig::default_task(name)?,
+        },
+    };
+    let (model, implicit_defaults) = ModelConfig::named(name, kind, &mut model_overrides)?;
+    let task_of = |kind| match kind {
+        TaskKind::Rating => Task::Rating,
+        TaskKind::Implicit => Task::Implicit(implicit_defaults.clone()),
+    };
+    let defaults = RunConfig {
+        model,
+        train: TrainConfig::default(),
+        backend: BackendKind::Flex,
+        device_index: 0,
+        rating_scale: [1.0, 5.0],
+        task: task_of(kind),
+        data: DataRecipe::default(),
+    };
+    let mut config = match file {
+        Some(f) => merged(defaults, f)?,
+        None => defaults,
+    };
+    if config.task.kind() != kind {
+        config.task = task_of(kind);
+    }
+    apply(&mut config, overrides, model_overrides)?;
+    Ok(config)
+}
+
+/// Sizes `config` from the data: its users and items, rating scale, and the training part's
+/// mean rating; records `recipe`.
+pub fn size(
+    config: &mut RunConfig,
+    n_users: usize,
+    n_items: usize,
+    scale: (f32, f32),
+    train_mean: f64,
+    recipe: DataRecipe,
+) {
+    let shape = match &config.task {
+        Task::Rating => DataShape {
+            n_users,
+            n_items,
+            scale,
+            mean: train_mean,
+            implicit: false,
+        },
+        Task::Implicit(t) => DataShape {
+            n_users,
+            n_items,
+            scale: (0.0, 1.0),
+            mean: t.positive_share(),
+            implicit: true,
+        },
+    };
+    config.model.size(&shape);
+    config.rating_scale = [scale.0, scale.1];
+    config.data = recipe;
+}
+
+fn config_err(message: String) -> TrainError {
+    TrainError::Config(message)
+}
+
+/// `defaults` with the file's tables merged over them; a key the configuration lacks is an
+/// error naming it.
+fn merged(defaults: RunConfig, file: &ConfigFile) -> Result<RunConfig> {
+    let mut table = to_table(&defaults)?;
+    merge(&mut table, file.table.clone());
+    let config: RunConfig = table.try_into().map_err(|e: toml::de::Error| {
+        TrainError::format(
+            &file.path,
+            format!("invalid configuration: {}", e.message()),
+        )
+    })?;
+    let known = to_table(&config)?;
+    let mut unknown = Vec::new();
+    unknown_keys(&file.table, &known, "", &mut unknown);
+    if !unknown.is_empty() {
+        return Err(TrainError::format(
+            &file.path,
+            format!("unknown configuration key(s): {}", unknown.join(", ")),
+        ));
+    }
+    Ok(config)
+}
+
+fn to_table<T: Serialize>(value: &T) -> Result<Table> {
+    Table::try_from(value).map_err(|e| config_err(format!("cannot write the configuration: {e}")))
+}
+
+/// Merges `over` into `base`, table by table.
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Keys of `given` that `known` lacks, as dotted paths.
+fn unknown_keys(given: &Table, known: &Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in given {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (v, known.get(k)) {
+            (_, None) => out.push(path),
+            (toml::Value::Table(g), Some(toml::Value::Table(kn))) => {
+                unknown_keys(g, kn, &path, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Applies the command-line overrides to the merged configuration.
+fn apply(config: &mut RunConfig, o: Overrides, mut model: ModelOverrides) -> Result<()> {
+    if let Some(b) = o.backend {
+        config.backend = b;
+    }
+    if let Some(d) = o.device_index {
+        config.device_index = d;
+    }
+    let train = &mut config.train;
+    if let Some(e) = o.epochs {
+        train.epochs = e;
+    }
+    if let Some(b) = o.batch_size {
+        train.batch_size = b;
+    }
+    if let Some(r) = o.readback_steps {
+        train.loss_readback_steps = r;
+    }
+    train.profile |= o.profile;
+    train.refit |= o.refit;
+    if let Some(p) = o.patience {
+        train.patience = Some(p);
+    }
+    if let Some(lr) = o.lr {
+        train.optimizer.lr = lr;
+    }
+    if let Some(wd) = o.weight_decay {
+        train.optimizer.weight_decay = wd as f32;
+    }
+    if let Some(name) = o.optimizer {
+        train.optimizer.algorithm = Algorithm::named(name);
+    }
+    if let Some(seed) = o.seed {
+        train.seed = seed;
+        config.model.set_seed(seed);
+    }
+    match &mut config.task {
+        Task::Rating => {
+            if o.negatives.is_some() || o.protocol.is_some() {
+                return Err(config_err(
+                    "--negatives and --protocol apply to --task implicit".into(),
+                ));
+            }
+            model.rating_loss = match o.loss {
+                None => None,
+                Some(LossName::Mse) => Some(RatingLoss::Mse),
+                Some(LossName::Bce) => Some(RatingLoss::Bce),
+                Some(other) => {
+                    return Err(config_err(format!(
+                        "--loss {} applies to --task implicit",
+                        loss_name(other)
+                    )));
+                }
+            };
+        }
+        Task::Implicit(t) => {
+            t.loss = match o.loss {
+                None => t.loss,
+                Some(LossName::Bce) => ImplicitLossKind::Bce,
+                Some(LossName::Bpr) => ImplicitLossKind::Bpr,
+                Some(LossName::Softmax) => ImplicitLossKind::Softmax,
+                Some(LossName::Mse) => {
+                    return Err(config_err(
+                        "--loss mse is a rating loss: --task implicit trains with bce, bpr or \
+                         softmax"
+                            .into(),
+                    ));
+                }
+            };
+            if let Some(n) = o.negatives {
+                t.negatives = n;
+            }
+            if let Some(p) = o.protocol {
+                t.protocol = p;
+            }
+        }
+    }
+    match (o.metric, &config.task) {
+        (Some(m), _) => config.train.metric = m,
+        // An implicit run validates by ranking: hit rate at its largest cutoff by default.
+        (None, Task::Implicit(t)) if !config.train.metric.is_ranking() => {
+            let k = t.ks.last().copied().unwrap_or(10);
+            config.train.metric = Metric::Rank(RankMetric::Hr, k);
+        }
+        _ => {}
+    }
+    config.model.apply(model, &config.task)?;
+    config.model.check_task(&config.task)
+}
+
+fn loss_name(l: LossName) -> &'static str {
+    match l {
+        LossName::Mse => "mse",
+        LossName::Bce => "bce",
+        LossName::Bpr => "bpr",
+        LossName::Softmax => "softmax",
+    }
+}
