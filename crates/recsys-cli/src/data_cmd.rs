@@ -76,8 +76,9 @@ pub enum DataCommand {
     },
     /// Generate MovieLens-shaped synthetic data in the ML-20M CSV format.
     Synth {
-        /// 100k, 1m or 20m.
-        #[arg(long, default_value = "100k")]
+        /// The shape of ML-100K, ML-1M or ML-20M.
+        #[arg(long, default_value = "100k",
+              value_parser = clap::builder::PossibleValuesParser::new(synth::SynthConfig::PRESETS))]
         preset: String,
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -89,8 +90,8 @@ pub enum DataCommand {
     },
     /// Download a MovieLens release from GroupLens (sha256-checked) into the cache.
     Fetch {
-        /// ml-100k, ml-1m, ml-10m, ml-20m, ml-25m or ml-latest-small.
-        release: String,
+        #[arg(value_enum)]
+        release: fetch::Release,
         /// Cache folder (default: $RECSYS_CACHE, else ~/.cache/recsys).
         #[arg(long)]
         cache: Option<PathBuf>,
@@ -123,9 +124,10 @@ pub struct SourceArgs {
     /// Rating scale of a generic file, `min,max`; ratings outside are an error.
     #[arg(long, value_delimiter = ',')]
     pub scale: Option<Vec<f32>>,
-    /// Duplicate (user, item) pairs: error (default), first, last or all.
-    #[arg(long, default_value = "error")]
-    pub duplicates: String,
+    /// Duplicate (user, item) pairs: an error naming both lines, or keep the first, the last
+    /// or every rating.
+    #[arg(long, value_enum, default_value_t = Duplicates::Error)]
+    pub duplicates: Duplicates,
     /// Keep only ratings above this value, as positives of implicit feedback (rating 1 on a
     /// 0-1 scale): the TensorFlow Recommenders recipe keeps ratings > 3.
     #[arg(long)]
@@ -180,7 +182,7 @@ impl SourceArgs {
         }
         Ok(LoadOptions {
             format,
-            duplicates: self.duplicates.parse::<Duplicates>()?,
+            duplicates: self.duplicates,
         })
     }
 
@@ -356,7 +358,6 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             zip,
             json,
         } => {
-            let release: fetch::Release = release.parse()?;
             let cache = cache.unwrap_or_else(fetch::default_cache_dir);
             let dir = match zip {
                 Some(zip) => fetch::install_zip(release, &zip, &cache)?,

@@ -75,14 +75,30 @@ pub struct SimilarArgs {
     json: bool,
 }
 
+/// How `export` writes vectors.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Npy,
+    Csv,
+}
+
+impl ExportFormat {
+    fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Npy => "npy",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     run: RunArgs,
     /// npy (users.npy, items.npy, and users.csv / items.csv with ids and titles) or csv (the
     /// vectors in users.csv / items.csv).
-    #[arg(long, default_value = "npy")]
-    format: String,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Npy)]
+    format: ExportFormat,
     /// Output directory (created; must not exist or be empty).
     #[arg(long)]
     out: PathBuf,
@@ -408,11 +424,7 @@ fn write_table(
 const MAX_SCORE_MATRIX: usize = 50_000_000;
 
 pub fn export(args: ExportArgs) -> Result<()> {
-    let npy = match args.format.as_str() {
-        "npy" => true,
-        "csv" => false,
-        other => bail!("unknown format {other:?}: expected npy or csv"),
-    };
+    let npy = args.format == ExportFormat::Npy;
     let run = args.run.load()?;
     let (users, items) = topk::embeddings(&run)?;
     // Titles where the data can be read; the vectors are written either way.
@@ -528,7 +540,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         println!(
             "{}",
             json!({"run_dir": args.run.run.display().to_string(),
-                   "model": run.config.model.family(), "format": args.format,
+                   "model": run.config.model.family(), "format": args.format.name(),
                    "out": out.display().to_string(), "files": files,
                    "users": users.n, "items": items.n, "dim": users.dim})
         );

@@ -97,7 +97,7 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<Prepared> {
         header: false,
         columns: None,
         scale: None,
-        duplicates: "error".into(),
+        duplicates: recsys_data::Duplicates::Error,
         positives_above: recipe.positives_above,
         items_by_title: recipe.items_by_title,
     };

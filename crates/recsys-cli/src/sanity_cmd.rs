@@ -37,7 +37,7 @@ pub struct SanityArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// mf (with biases) or gmf, mlp, neumf (rating output on the data's scale).
-    #[arg(long, default_value = "neumf")]
+    #[arg(long, default_value = "neumf", value_parser = crate::train_cmd::model_name)]
     model: String,
     /// overfit: ratings in the subset. noise: ratings used (all when absent).
     #[arg(long)]

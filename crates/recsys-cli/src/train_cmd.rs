@@ -153,7 +153,7 @@ pub struct TrainArgs {
 }
 
 /// `--model`: one of the registry's model names.
-fn model_name(s: &str) -> Result<String, String> {
+pub fn model_name(s: &str) -> Result<String, String> {
     match ModelConfig::canonical(s) {
         Some(name) => Ok(name.to_string()),
         None => Err(format!(

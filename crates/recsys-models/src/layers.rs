@@ -17,8 +17,7 @@ pub enum Activation {
     Identity,
     Sigmoid,
     Relu,
-    /// Leaky ReLU; its negative slope is a setting of the model that uses it (Keras' default
-    /// 0.3 in [`Activation::apply`]).
+    /// Leaky ReLU with Keras' negative slope, 0.3.
     #[cfg_attr(feature = "clap", value(alias = "leaky_relu"))]
     LeakyRelu,
 }

@@ -10,18 +10,25 @@ const BASE_URL: &str = "https://files.grouplens.org/datasets/movielens";
 
 /// A MovieLens release that GroupLens publishes as a zip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Release {
     /// MovieLens 100K (1998): 100,000 ratings, 943 users, 1,682 movies.
+    #[cfg_attr(feature = "clap", value(name = "ml-100k"))]
     Ml100k,
     /// MovieLens 1M (2003): 1,000,209 ratings, 6,040 users, 3,706 movies.
+    #[cfg_attr(feature = "clap", value(name = "ml-1m"))]
     Ml1m,
     /// MovieLens 10M (2009): 10,000,054 ratings, 69,878 users, 10,677 movies.
+    #[cfg_attr(feature = "clap", value(name = "ml-10m"))]
     Ml10m,
     /// MovieLens 20M (2015): 20,000,263 ratings, 138,493 users, 26,744 movies.
+    #[cfg_attr(feature = "clap", value(name = "ml-20m"))]
     Ml20m,
     /// MovieLens 25M (2019): 25,000,095 ratings, 162,541 users, 59,047 movies.
+    #[cfg_attr(feature = "clap", value(name = "ml-25m"))]
     Ml25m,
     /// The small "latest" extract (version of 9/2018): 100,836 ratings, 610 users, 9,724 movies.
+    #[cfg_attr(feature = "clap", value(name = "ml-latest-small"))]
     MlLatestSmall,
 }
 

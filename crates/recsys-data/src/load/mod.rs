@@ -96,16 +96,20 @@ impl FromStr for Format {
 
 /// What to do with a (user, item) pair rated more than once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Duplicates {
     /// An error naming both lines (the default: no MovieLens release has duplicates, so one
     /// means the file is not what it claims to be).
     #[default]
     Error,
     /// Keep the first rating of the pair in file order.
+    #[cfg_attr(feature = "clap", value(name = "first", alias = "keep-first"))]
     KeepFirst,
     /// Keep the last rating of the pair in file order (a re-rating replaces the old one).
+    #[cfg_attr(feature = "clap", value(name = "last", alias = "keep-last"))]
     KeepLast,
     /// Keep every row; no check.
+    #[cfg_attr(feature = "clap", value(name = "all", alias = "keep-all"))]
     KeepAll,
 }
 
