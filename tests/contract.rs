@@ -146,13 +146,22 @@ fn every_family_keeps_the_model_contract() {
         check_contract(name, &dir);
     }
     // Variants that change what a model reads or how it scores.
-    let variants: [(&str, &str, fn(&mut ModelOverrides)); 4] = [
+    let variants: [(&str, &str, fn(&mut ModelOverrides)); 7] = [
         ("mf", "mf-rating-range", |o| {
             o.bias = true;
             o.rating_range = true;
         }),
         ("autorec", "autorec-user-based", |o| {
             o.base = Some(AutoRecBase::User)
+        }),
+        ("autorec", "autorec-deep", |o| {
+            o.hidden = Some(vec![6, 2, 6])
+        }),
+        ("gmf", "gmf-rating-vectors", |o| {
+            o.input = Some(NcfInput::RatingVectors)
+        }),
+        ("mlp", "mlp-rating-vectors", |o| {
+            o.input = Some(NcfInput::RatingVectors)
         }),
         ("neumf", "neumf-rating-vectors", |o| {
             o.input = Some(NcfInput::RatingVectors)

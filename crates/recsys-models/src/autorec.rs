@@ -460,37 +460,6 @@ mod tests {
     }
 
     #[test]
-    fn score_agrees_with_score_all_for_both_bases() {
-        let device = Device::flex();
-        let d = data();
-        for base in [AutoRecBase::User, AutoRecBase::Item] {
-            for hidden in [vec![3], vec![6, 2, 6]] {
-                let m = AutoRecConfig::new(4, 5)
-                    .with_base(base)
-                    .with_hidden(hidden)
-                    .init(&device)
-                    .unwrap();
-                let m = m.clone().with_inputs(Arc::new(m.rows_of(&d)));
-                let users = [0i64, 3, 1, 0];
-                let items = [4i64, 1, 1, 2];
-                let pair = vec1(m.score(
-                    Tensor::from_ints(users, &device),
-                    Tensor::from_ints(items, &device),
-                ));
-                let all = m
-                    .score_all(Tensor::from_ints(users, &device))
-                    .into_data()
-                    .try_into_vec_as::<f32>()
-                    .unwrap();
-                for k in 0..4 {
-                    let want = all[k * 5 + items[k] as usize];
-                    assert!((pair[k] - want).abs() < 1e-5, "{base:?} {k}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn rows_batch_and_masked_loss() {
         let device = Device::flex();
         let d = data();

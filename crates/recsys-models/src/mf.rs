@@ -419,55 +419,6 @@ mod tests {
     }
 
     #[test]
-    fn score_agrees_with_score_all_and_retriever() {
-        let device = Device::flex();
-        for config in configs() {
-            let mut model = config.init(&device).unwrap();
-            if let Some(b) = model.item_bias.take() {
-                // Non-zero biases so they are exercised.
-                let w = b.table().add_scalar(0.3);
-                model.item_bias = Some(EmbeddingTable {
-                    weight: burn::module::Param::from_tensor(w),
-                });
-            }
-            let users = [0i64, 3, 4, 4];
-            let items = [6i64, 0, 2, 5];
-            let u = Tensor::<1, Int>::from_ints(users, &device);
-            let i = Tensor::<1, Int>::from_ints(items, &device);
-            let pair = vec1(model.score(u.clone(), i));
-            let all = model
-                .score_all(u.clone())
-                .into_data()
-                .try_into_vec_as::<f32>()
-                .unwrap();
-            let dots = model
-                .to_rating(
-                    model
-                        .user_vectors(u)
-                        .matmul(model.item_vectors().transpose()),
-                )
-                .into_data()
-                .try_into_vec_as::<f32>()
-                .unwrap();
-            for k in 0..4 {
-                let at = k * 7 + items[k] as usize;
-                assert!(
-                    (pair[k] - all[at]).abs() < 1e-5,
-                    "{config:?}: {} vs {}",
-                    pair[k],
-                    all[at]
-                );
-                assert!(
-                    (pair[k] - dots[at]).abs() < 1e-5,
-                    "{config:?}: {} vs {}",
-                    pair[k],
-                    dots[at]
-                );
-            }
-        }
-    }
-
-    #[test]
     fn untrained_sigmoid_model_predicts_near_the_mean() {
         let device = Device::flex();
         let model = MfConfig::new(3, 3)

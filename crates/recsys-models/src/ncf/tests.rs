@@ -1,7 +1,6 @@
 //! Tests of GMF, MLP and NeuMF.
 
 use super::*;
-use crate::embedding::EmbeddingInit;
 
 fn vec1<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec_as::<f32>().unwrap()
@@ -17,41 +16,6 @@ fn train() -> Interactions {
         7,
     )
     .unwrap()
-}
-
-#[test]
-fn score_agrees_with_score_all_for_every_kind_and_input() {
-    let device = Device::flex();
-    for kind in [NcfKind::Gmf, NcfKind::Mlp, NcfKind::Neumf] {
-        for input in [NcfInput::Ids, NcfInput::RatingVectors] {
-            let m = NcfConfig::new(5, 7)
-                .with_kind(kind)
-                .with_input(input)
-                .with_gmf_dim(3)
-                .with_mlp_layers(vec![8, 4, 2])
-                .with_activation(Activation::LeakyRelu)
-                .with_init(EmbeddingInit::Normal { std: 0.5 })
-                .init(&device)
-                .unwrap()
-                .with_inputs(&train());
-            let users = [0i64, 4, 2];
-            let items = [6i64, 0, 3];
-            let pair = vec1(m.score(
-                Tensor::from_ints(users, &device),
-                Tensor::from_ints(items, &device),
-            ));
-            let all = vec1(m.score_all(Tensor::from_ints(users, &device)));
-            assert_eq!(all.len(), 21);
-            for k in 0..3 {
-                let a = all[k * 7 + items[k] as usize];
-                assert!(
-                    (pair[k] - a).abs() < 1e-5,
-                    "{kind:?} {input:?}: {pair:?} {a}"
-                );
-            }
-            assert!(all.iter().all(|p| (0.0..=1.0).contains(p)));
-        }
-    }
 }
 
 #[test]
