@@ -113,7 +113,7 @@ fn main() -> anyhow::Result<()> {
             config(
                 ModelConfig::Mf(
                     MfConfig::new(x.n_users, x.n_items)
-                        .with_dim(64)
+                        .with_embedding_dim(64)
                         .with_bias(true)
                         .with_l2(0.05)
                         .with_global_mean(parts.train.mean_rating() as f32),

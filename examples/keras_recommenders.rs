@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     let mean = parts.train.mean_rating() as f32;
     let mf = || {
         MfConfig::new(x.n_users, x.n_items)
-            .with_dim(50)
+            .with_embedding_dim(50)
             .with_init(EmbeddingInit::Normal { std: 0.05 })
             .with_l2(1e-6)
             .with_rating_min(lo)

@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
     };
 
     let mf_dir = args.out.join("factorizer");
-    let mf = MfConfig::new(ds.interactions.n_users, ds.interactions.n_items).with_dim(4);
+    let mf = MfConfig::new(ds.interactions.n_users, ds.interactions.n_items).with_embedding_dim(4);
     let s = train_run(
         &mf_dir,
         &train(ModelConfig::Mf(mf), args.mf_epochs, 0.002),

@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
             ncf: NcfConfig::new(x.n_users, x.n_items)
                 .with_kind(kind)
                 .with_input(input)
-                .with_gmf_dim(30)
+                .with_embedding_dim(30)
                 // The notebook: 30-unit projections, 5 dense blocks of 30 LeakyReLU(0.4) units.
                 .with_mlp_layers(vec![60, 30, 30, 30, 30, 30])
                 .with_activation(Activation::LeakyRelu)

@@ -66,7 +66,7 @@ fn main() -> anyhow::Result<()> {
     let config = RunConfig {
         model: ModelConfig::TwoTower(
             TwoTowerConfig::new(x.n_users, x.n_items)
-                .with_dim(args.dim)
+                .with_embedding_dim(args.dim)
                 .with_oov(true),
         ),
         train: TrainConfig {

@@ -85,7 +85,7 @@ fn keras_version_4_validation_bce_on_ml_latest_small() {
     )
     .unwrap();
     let model = MfConfig::new(x.n_users, x.n_items)
-        .with_dim(50)
+        .with_embedding_dim(50)
         .with_init(EmbeddingInit::Normal { std: 0.05 })
         .with_l2(1e-6)
         .with_bias(true)
@@ -139,7 +139,7 @@ fn flex_and_wgpu_agree_on_ml100k() {
     let model = || {
         ModelConfig::Mf(
             MfConfig::new(x.n_users, x.n_items)
-                .with_dim(32)
+                .with_embedding_dim(32)
                 .with_bias(true)
                 .with_l2(0.05)
                 .with_global_mean(train.mean_rating() as f32),
@@ -180,7 +180,7 @@ fn flex_and_wgpu_agree_on_ml100k() {
 fn mf_settings(ds: &Dataset, train: &Interactions) -> (ModelConfig, TrainConfig) {
     let x = &ds.interactions;
     let model = MfConfig::new(x.n_users, x.n_items)
-        .with_dim(64)
+        .with_embedding_dim(64)
         .with_bias(true)
         .with_init(EmbeddingInit::Normal { std: 0.01 })
         .with_l2(0.15)

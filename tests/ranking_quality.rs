@@ -74,11 +74,11 @@ fn adagrad(lr: f64, epochs: usize, batch_size: usize, metric: &str) -> TrainConf
     c
 }
 
-fn ncf(ds: &Dataset, kind: NcfKind, gmf_dim: usize, layers: &[usize]) -> NcfConfig {
+fn ncf(ds: &Dataset, kind: NcfKind, embedding_dim: usize, layers: &[usize]) -> NcfConfig {
     let x = &ds.interactions;
     NcfConfig::new(x.n_users, x.n_items)
         .with_kind(kind)
-        .with_gmf_dim(gmf_dim)
+        .with_embedding_dim(embedding_dim)
         .with_mlp_layers(layers.to_vec())
 }
 
@@ -162,7 +162,7 @@ fn ncf_leave_last_out_on_ml100k() {
             &ds,
             ModelConfig::Mf(
                 MfConfig::new(x.n_users, x.n_items)
-                    .with_dim(128)
+                    .with_embedding_dim(128)
                     .with_bias(true)
                     .with_output(MfOutput::Logit)
                     .with_rating_min(0.0)
@@ -208,7 +208,7 @@ fn ncf_leave_last_out_on_ml100k() {
                 &ds,
                 ModelConfig::Mf(
                     MfConfig::new(x.n_users, x.n_items)
-                        .with_dim(32)
+                        .with_embedding_dim(32)
                         .with_l2(0.001)
                         .with_init(EmbeddingInit::Normal { std: 0.01 })
                         .with_seed(seed),
@@ -290,7 +290,7 @@ fn full_ranking_on_ml100k_per_user_split() {
                 // Dimension 128 and temperature 0.85: the best validation NDCG@10 (0.1496) of 14
                 // variants of dimension (64-256), temperature, learning rate and batch size.
                 TwoTowerConfig::new(x.n_users, x.n_items)
-                    .with_dim(128)
+                    .with_embedding_dim(128)
                     .with_temperature(0.85)
                     .with_logq(true)
                     .with_seed(seed),
@@ -420,7 +420,7 @@ fn two_tower_retrieval_tutorial_on_ml100k() {
         &ds,
         ModelConfig::TwoTower(
             TwoTowerConfig::new(x.n_users, x.n_items)
-                .with_dim(64)
+                .with_embedding_dim(64)
                 .with_logq(true),
         ),
         adagrad(0.1, 20, 1024, "hr@100"),

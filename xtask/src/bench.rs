@@ -525,7 +525,7 @@ fn bench_model(
         "mf" => (
             recsys_train::ModelConfig::Mf(
                 MfConfig::new(n.n_users, n.n_items)
-                    .with_dim(64)
+                    .with_embedding_dim(64)
                     .with_bias(true)
                     .with_global_mean(train.mean_rating() as f32),
             ),
@@ -537,7 +537,7 @@ fn bench_model(
             recsys_train::ModelConfig::Ncf(NcfSetup {
                 ncf: NcfConfig::new(n.n_users, n.n_items)
                     .with_kind(NcfKind::Neumf)
-                    .with_gmf_dim(32)
+                    .with_embedding_dim(32)
                     .with_mlp_layers(vec![64, 32, 16])
                     .with_output(MfOutput::ScaledSigmoid)
                     .with_rating_min(ds.scale.0)
@@ -549,7 +549,7 @@ fn bench_model(
         ),
         // Two-tower, dimension 64, in-batch softmax over batches of 4,096 pairs.
         "twotower" => {
-            let config = TwoTowerConfig::new(n.n_users, n.n_items).with_dim(64);
+            let config = TwoTowerConfig::new(n.n_users, n.n_items).with_embedding_dim(64);
             let task = Task::Implicit(ImplicitTask {
                 loss: ImplicitLossKind::Softmax,
                 protocol: Protocol::Factorized,

@@ -101,7 +101,7 @@ pub struct MfConfig {
     pub n_items: usize,
     /// Embedding width.
     #[config(default = 32)]
-    pub dim: usize,
+    pub embedding_dim: usize,
     #[config(default = "EmbeddingInit::Normal { std: 0.05 }")]
     pub init: EmbeddingInit,
     /// Learn a bias per user and per item.
@@ -134,10 +134,10 @@ pub struct MfConfig {
 impl MfConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<()> {
-        if self.n_users == 0 || self.n_items == 0 || self.dim == 0 {
+        if self.n_users == 0 || self.n_items == 0 || self.embedding_dim == 0 {
             return Err(ModelError::InvalidConfig(format!(
-                "n_users ({}), n_items ({}) and dim ({}) must be positive",
-                self.n_users, self.n_items, self.dim
+                "n_users ({}), n_items ({}) and embedding_dim ({}) must be positive",
+                self.n_users, self.n_items, self.embedding_dim
             )));
         }
         if self.output != MfOutput::Linear
@@ -177,8 +177,8 @@ impl MfConfig {
             .output
             .offset(self.global_mean, self.rating_min, self.rating_max);
         Ok(Mf {
-            user_embedding: table(self.n_users, self.dim, self.init, 0),
-            item_embedding: table(self.n_items, self.dim, self.init, 1),
+            user_embedding: table(self.n_users, self.embedding_dim, self.init, 0),
+            item_embedding: table(self.n_items, self.embedding_dim, self.init, 1),
             user_bias: self
                 .bias
                 .then(|| table(self.n_users, 1, EmbeddingInit::Zeros, 2)),
@@ -405,7 +405,7 @@ mod tests {
     }
 
     fn configs() -> Vec<MfConfig> {
-        let base = MfConfig::new(5, 7).with_dim(4).with_global_mean(3.5);
+        let base = MfConfig::new(5, 7).with_embedding_dim(4).with_global_mean(3.5);
         vec![
             base.clone(),
             base.clone().with_bias(true),
@@ -422,7 +422,7 @@ mod tests {
     fn untrained_sigmoid_model_predicts_near_the_mean() {
         let device = Device::flex();
         let model = MfConfig::new(3, 3)
-            .with_dim(2)
+            .with_embedding_dim(2)
             .with_init(EmbeddingInit::Zeros)
             .with_bias(true)
             .with_global_mean(3.5)
@@ -461,7 +461,7 @@ mod tests {
         );
         let penalty = |l2: f32, l2_bias: Option<f32>| {
             let mut model = MfConfig::new(3, 3)
-                .with_dim(2)
+                .with_embedding_dim(2)
                 .with_bias(true)
                 .with_l2(l2)
                 .with_l2_bias(l2_bias)
@@ -519,7 +519,7 @@ mod tests {
             Tensor::from_floats([4.0, 2.0], &device),
         );
         let config = MfConfig::new(2, 2)
-            .with_dim(2)
+            .with_embedding_dim(2)
             .with_bias(true)
             .with_l2(0.1)
             .with_l2_bias(Some(0.0));

@@ -40,7 +40,7 @@ pub struct TwoTowerConfig {
     pub n_items: usize,
     /// Width of the embeddings.
     #[config(default = 32)]
-    pub dim: usize,
+    pub embedding_dim: usize,
     /// Dense layers on top of each embedding (the last width is the output dimension).
     #[config(default = "Vec::new()")]
     pub hidden: Vec<usize>,
@@ -71,8 +71,8 @@ pub struct TwoTowerConfig {
 impl TwoTowerConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(ModelError::InvalidConfig(format!("two_tower: {m}")));
-        if self.n_users == 0 || self.n_items == 0 || self.dim == 0 {
-            return bad("n_users, n_items and dim must be positive".into());
+        if self.n_users == 0 || self.n_items == 0 || self.embedding_dim == 0 {
+            return bad("n_users, n_items and embedding_dim must be positive".into());
         }
         if self.hidden.contains(&0) {
             return bad(format!(
@@ -106,13 +106,13 @@ impl TwoTowerConfig {
         self.validate()?;
         device.seed(self.seed);
         let table = |n: usize, salt: u64| {
-            EmbeddingTableConfig::new(n, self.dim)
+            EmbeddingTableConfig::new(n, self.embedding_dim)
                 .with_init(self.init)
                 .with_seed(self.seed.wrapping_mul(2).wrapping_add(salt))
                 .init(device)
         };
         let layers = |tower: u64| -> Vec<Linear> {
-            let mut widths = vec![self.dim];
+            let mut widths = vec![self.embedding_dim];
             widths.extend(&self.hidden);
             seeded_stack(
                 &widths,
@@ -346,7 +346,7 @@ mod tests {
     fn oov_row_and_tower_widths() {
         let device = Device::flex();
         let m = TwoTowerConfig::new(4, 6)
-            .with_dim(5)
+            .with_embedding_dim(5)
             .with_hidden(vec![8, 3])
             .with_oov(true)
             .init(&device)
@@ -387,7 +387,7 @@ mod tests {
         let items = [2usize, 0, 2, 5];
         for (mask, logq) in [(false, false), (true, false), (true, true)] {
             let m = TwoTowerConfig::new(4, 6)
-                .with_dim(3)
+                .with_embedding_dim(3)
                 .with_init(EmbeddingInit::Normal { std: 0.7 })
                 .with_remove_accidental_hits(mask)
                 .with_logq(logq)

@@ -291,6 +291,43 @@ mod tests {
     }
 
     #[test]
+    fn older_model_tables_still_read() {
+        use recsys_models::{MfConfig, NcfConfig, TwoTowerConfig};
+        // Today's tables written with the older key names and family tags.
+        let older = |config: ModelConfig, edit: &dyn Fn(&mut toml::Table)| {
+            let mut table = toml::Table::try_from(&config).unwrap();
+            edit(&mut table);
+            let back: ModelConfig = toml::Value::Table(table).try_into().unwrap();
+            toml::Table::try_from(&back).unwrap() == toml::Table::try_from(&config).unwrap()
+        };
+        let rename = |t: &mut toml::Table, old: &str, new: &str| {
+            let v = t.remove(new).unwrap();
+            t.insert(old.into(), v);
+        };
+        assert!(older(
+            MfConfig::new(3, 4).with_embedding_dim(7).into(),
+            &|t| rename(t, "dim", "embedding_dim")
+        ));
+        assert!(older(
+            TwoTowerConfig::new(3, 4).with_embedding_dim(7).into(),
+            &|t| {
+                rename(t, "dim", "embedding_dim");
+                t.insert("family".into(), "two_tower".into());
+            }
+        ));
+        let ncf = crate::family::NcfSetup {
+            ncf: NcfConfig::new(3, 4).with_embedding_dim(6),
+            pretrained: None,
+        };
+        assert!(older(ncf.into(), &|t| {
+            let inner = t.get_mut("ncf").unwrap().as_table_mut().unwrap();
+            rename(inner, "gmf_dim", "embedding_dim");
+        }));
+        let text = toml::to_string(&ModelConfig::from(TwoTowerConfig::new(3, 4))).unwrap();
+        assert!(text.contains("family = \"two-tower\""), "{text}");
+    }
+
+    #[test]
     fn task_names_are_those_of_config_files() {
         let t: ImplicitTask = toml::from_str("loss = \"bpr\"\nprotocol = \"full\"").unwrap();
         assert_eq!(

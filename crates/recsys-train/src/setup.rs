@@ -161,8 +161,12 @@ fn config_err(message: String) -> TrainError {
 /// `defaults` with the file's tables merged over them; a key the configuration lacks is an
 /// error naming it.
 fn merged(defaults: RunConfig, file: &ConfigFile) -> Result<RunConfig> {
+    let mut given = file.table.clone();
+    if let Some(toml::Value::Table(model)) = given.get_mut("model") {
+        ModelConfig::migrate(model, Some(defaults.model.family()));
+    }
     let mut table = to_table(&defaults)?;
-    merge(&mut table, file.table.clone());
+    merge(&mut table, given.clone());
     let config: RunConfig = table.try_into().map_err(|e: toml::de::Error| {
         TrainError::format(
             &file.path,
@@ -171,7 +175,7 @@ fn merged(defaults: RunConfig, file: &ConfigFile) -> Result<RunConfig> {
     })?;
     let known = to_table(&config)?;
     let mut unknown = Vec::new();
-    unknown_keys(&file.table, &known, "", &mut unknown);
+    unknown_keys(&given, &known, "", &mut unknown);
     if !unknown.is_empty() {
         return Err(TrainError::format(
             &file.path,

@@ -67,7 +67,7 @@ pub struct NcfConfig {
     pub input: NcfInput,
     /// Width of the GMF vectors.
     #[config(default = 8)]
-    pub gmf_dim: usize,
+    pub embedding_dim: usize,
     /// Widths of the MLP: the first is the width of `[p_u ; q_i]` (so each vector is half of
     /// it, and it must be even), then one dense layer per further width.
     #[config(default = "vec![64, 32, 16, 8]")]
@@ -109,8 +109,8 @@ impl NcfConfig {
         if self.n_users == 0 || self.n_items == 0 {
             return bad("n_users and n_items must be positive".into());
         }
-        if self.kind.has_gmf() && self.gmf_dim == 0 {
-            return bad("gmf_dim must be positive".into());
+        if self.kind.has_gmf() && self.embedding_dim == 0 {
+            return bad("embedding_dim must be positive".into());
         }
         if self.kind.has_mlp() {
             match self.mlp_layers.first() {
@@ -186,8 +186,8 @@ impl NcfConfig {
         };
         let (gmf_user, gmf_item) = if self.kind.has_gmf() {
             (
-                Some(tower(self.n_users, self.n_items, self.gmf_dim)),
-                Some(tower(self.n_items, self.n_users, self.gmf_dim)),
+                Some(tower(self.n_users, self.n_items, self.embedding_dim)),
+                Some(tower(self.n_items, self.n_users, self.embedding_dim)),
             )
         } else {
             (None, None)
@@ -211,7 +211,7 @@ impl NcfConfig {
         };
         let mut fused = 0;
         if self.kind.has_gmf() {
-            fused += self.gmf_dim;
+            fused += self.embedding_dim;
         }
         if self.kind.has_mlp() {
             fused += *self.mlp_layers.last().expect("validated");

@@ -319,7 +319,7 @@ impl Ncf {
     /// `h = 1` (the paper, section 3.2), and a biased MF's logit `p_u · q_i + b_u + b_i + c` is the
     /// dot product of `[p_u, b_u + c, 1]` and `[q_i, 1, b_i]` ([`Retriever`]), so the GMF vectors
     /// are those (width `d + 2`), `h` is all ones and the output bias 0: both give the same logits.
-    /// The model must be a GMF on ids of the MF's users and items with `gmf_dim = d + 2`.
+    /// The model must be a GMF on ids of the MF's users and items with `embedding_dim = d + 2`.
     pub fn gmf_from_mf(self, mf: &crate::Mf) -> Result<Ncf> {
         let bad = |m: String| Err(ModelError::InvalidConfig(format!("GMF from MF: {m}")));
         if self.kind != NcfKind::Gmf || self.input != NcfInput::Ids {

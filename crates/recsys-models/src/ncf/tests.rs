@@ -61,7 +61,7 @@ fn pretrained_neumf_combines_both_outputs() {
     let base = |kind| {
         NcfConfig::new(5, 7)
             .with_kind(kind)
-            .with_gmf_dim(3)
+            .with_embedding_dim(3)
             .with_mlp_layers(vec![8, 4])
             .init(&device)
             .unwrap()
@@ -88,7 +88,7 @@ fn pretrained_neumf_combines_both_outputs() {
     // Other sizes are refused.
     let other = NcfConfig::new(5, 7)
         .with_kind(NcfKind::Gmf)
-        .with_gmf_dim(4)
+        .with_embedding_dim(4)
         .init(&device)
         .unwrap();
     let err = base(NcfKind::Neumf)
@@ -101,7 +101,7 @@ fn pretrained_neumf_combines_both_outputs() {
 fn gmf_from_mf_gives_the_mf_logits() {
     let device = Device::flex();
     let mut mf = crate::MfConfig::new(5, 7)
-        .with_dim(3)
+        .with_embedding_dim(3)
         .with_bias(true)
         .with_output(MfOutput::Logit)
         .with_global_mean(0.3)
@@ -119,7 +119,7 @@ fn gmf_from_mf_gives_the_mf_logits() {
     let gmf = |dim| {
         NcfConfig::new(5, 7)
             .with_kind(NcfKind::Gmf)
-            .with_gmf_dim(dim)
+            .with_embedding_dim(dim)
             .init(&device)
             .unwrap()
     };

@@ -28,7 +28,7 @@ impl Family for MfConfig {
 
     fn apply(&mut self, o: &mut ModelOverrides, task: &Task) -> Result<()> {
         if let Some(d) = o.embedding_dim.take() {
-            self.dim = d;
+            self.embedding_dim = d;
         }
         if let Some(l2) = o.l2.take() {
             self.l2 = l2 as f32;
@@ -46,6 +46,10 @@ impl Family for MfConfig {
             self.output = output;
         }
         Ok(())
+    }
+
+    fn migrate(model: &mut toml::Table) {
+        super::rename_key(model, "dim", "embedding_dim");
     }
 
     fn set_seed(&mut self, seed: u64) {
@@ -86,7 +90,7 @@ impl Family for MfConfig {
     fn sanity(_name: &str, shape: &DataShape, seed: u64) -> Option<Self> {
         Some(
             MfConfig::new(shape.n_users, shape.n_items)
-                .with_dim(32)
+                .with_embedding_dim(32)
                 .with_bias(true)
                 .with_global_mean(shape.mean as f32)
                 .with_output(MfOutput::Linear)

@@ -250,10 +250,21 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
         None
     }
 
+    /// Renames, in this family's `[model]` table, the keys older run directories and config
+    /// files used to today's.
+    fn migrate(_model: &mut toml::Table) {}
+
     /// The configuration of `recsys sanity` for model `name` on data of `shape` (ratings): no
     /// regularisation, predictions on the rating scale; `None` for a family without one.
     fn sanity(_name: &str, _shape: &DataShape, _seed: u64) -> Option<Self> {
         None
+    }
+}
+
+/// Moves `table[old]` to `table[new]` (replacing it), when present.
+pub(crate) fn rename_key(table: &mut toml::Table, old: &str, new: &str) {
+    if let Some(v) = table.remove(old) {
+        table.insert(new.to_string(), v);
     }
 }
 
@@ -287,10 +298,31 @@ macro_rules! registry {
         $( pub(crate) mod $module; )*
 
         /// A model family and its configuration (the `[model]` table, tagged by `family`).
+        /// Reading it renames older keys first ([`Family::migrate`]).
         #[derive(Debug, Clone, Serialize, Deserialize)]
-        #[serde(tag = "family")]
+        #[serde(tag = "family", try_from = "toml::Table")]
         pub enum ModelConfig {
+            $( #[serde(rename = $tag)] $variant($module::Config), )*
+        }
+
+        /// [`ModelConfig`] as read, older family tags included.
+        #[derive(Deserialize)]
+        #[serde(tag = "family")]
+        enum ModelConfigRepr {
             $( #[serde(rename = $tag $(, alias = $alias)*)] $variant($module::Config), )*
+        }
+
+        impl TryFrom<toml::Table> for ModelConfig {
+            type Error = String;
+
+            fn try_from(mut table: toml::Table) -> std::result::Result<Self, String> {
+                ModelConfig::migrate(&mut table, None);
+                let repr: ModelConfigRepr =
+                    toml::Value::Table(table).try_into().map_err(|e| e.to_string())?;
+                Ok(match repr {
+                    $( ModelConfigRepr::$variant(c) => ModelConfig::$variant(c), )*
+                })
+            }
         }
 
         /// A built model of any family.
@@ -348,6 +380,21 @@ macro_rules! registry {
                 match self {
                     $( ModelConfig::$variant(_) => $tag, )*
                 }
+            }
+
+            /// Renames older keys of the `[model]` table `table` of family `family` (else of the
+            /// family its `family` key names) to today's.
+            pub fn migrate(table: &mut toml::Table, family: Option<&str>) {
+                let tag = match family {
+                    Some(f) => f.to_string(),
+                    None => match table.get("family").and_then(|f| f.as_str()) {
+                        Some(f) => f.to_string(),
+                        None => return,
+                    },
+                };
+                $( if tag == $tag $(|| tag == $alias)* {
+                    <$module::Config as Family>::migrate(table);
+                } )*
             }
 
             /// Every name `recsys train --model` takes, family by family.

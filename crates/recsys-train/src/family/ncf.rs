@@ -64,7 +64,7 @@ impl Family for NcfSetup {
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
         let c = &mut self.ncf;
         if let Some(d) = o.embedding_dim.take() {
-            c.gmf_dim = d;
+            c.embedding_dim = d;
         }
         if let Some(h) = o.hidden.take() {
             c.mlp_layers = h;
@@ -87,6 +87,12 @@ impl Family for NcfSetup {
             self.pretrained = Some(p);
         }
         Ok(())
+    }
+
+    fn migrate(model: &mut toml::Table) {
+        if let Some(toml::Value::Table(ncf)) = model.get_mut("ncf") {
+            super::rename_key(ncf, "gmf_dim", "embedding_dim");
+        }
     }
 
     fn set_seed(&mut self, seed: u64) {
@@ -145,7 +151,7 @@ impl Family for NcfSetup {
         Some(NcfSetup {
             ncf: NcfConfig::new(shape.n_users, shape.n_items)
                 .with_kind(kind)
-                .with_gmf_dim(16)
+                .with_embedding_dim(16)
                 .with_mlp_layers(vec![32, 16, 8])
                 .with_activation(Activation::LeakyRelu)
                 .with_output(MfOutput::ScaledSigmoid)
@@ -174,14 +180,14 @@ pub fn ncf_from_pretrained(
             ModelConfig::Ncf(c) if c.ncf.kind == kind => c.ncf,
             // MF is GMF with h = 1: its vectors start the GMF branch (`Ncf::gmf_from_mf`).
             ModelConfig::Mf(c) if kind == NcfKind::Gmf => {
-                if config.gmf_dim != c.dim + 2 {
+                if config.embedding_dim != c.embedding_dim + 2 {
                     return Err(TrainError::Config(format!(
                         "{}: an mf run of {} factors starts a GMF branch of width {} (factors + 2: \
                          the biases), this model's GMF width is {}",
                         dir.display(),
-                        c.dim,
-                        c.dim + 2,
-                        config.gmf_dim
+                        c.embedding_dim,
+                        c.embedding_dim + 2,
+                        config.embedding_dim
                     )));
                 }
                 check_same_ids(dir, &run.read_idmap()?, ids)?;

@@ -96,7 +96,11 @@ impl Family for RegressorSetup {
 /// other settings at their defaults.
 pub fn regressor_config_for_mf_run(mf_dir: &Path) -> Result<RegressorConfig> {
     let mf = read_mf_config(mf_dir)?;
-    Ok(RegressorConfig::new(mf.n_users, mf.n_items, mf.dim))
+    Ok(RegressorConfig::new(
+        mf.n_users,
+        mf.n_items,
+        mf.embedding_dim,
+    ))
 }
 
 fn read_mf_config(mf_dir: &Path) -> Result<MfConfig> {

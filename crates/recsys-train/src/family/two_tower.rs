@@ -45,7 +45,7 @@ impl Family for TwoTowerConfig {
 
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
         if let Some(d) = o.embedding_dim.take() {
-            self.dim = d;
+            self.embedding_dim = d;
         }
         if let Some(h) = o.hidden.take() {
             self.hidden = h;
@@ -63,6 +63,10 @@ impl Family for TwoTowerConfig {
             self.logq = true;
         }
         Ok(())
+    }
+
+    fn migrate(model: &mut toml::Table) {
+        super::rename_key(model, "dim", "embedding_dim");
     }
 
     fn set_seed(&mut self, seed: u64) {

@@ -354,9 +354,9 @@ fn neumf_starts_its_gmf_branch_from_an_mf_run() {
         gmf: mf_dir.clone(),
         mlp: mlp_dir,
     };
-    let neumf = |gmf_dim: usize| {
+    let neumf = |embedding_dim: usize| {
         let config = NcfConfig::new(30, 20)
-            .with_gmf_dim(gmf_dim)
+            .with_embedding_dim(embedding_dim)
             .with_mlp_layers(vec![8, 4])
             .with_alpha(1.0);
         let device = device(BackendKind::Flex, 0).unwrap();
@@ -404,7 +404,7 @@ fn refit_starts_selection_runs_from_the_source_runs_selection_runs() {
     let ncf = |kind| {
         NcfConfig::new(30, 20)
             .with_kind(kind)
-            .with_gmf_dim(4)
+            .with_embedding_dim(4)
             .with_mlp_layers(vec![8, 4])
             .with_output(MfOutput::Linear)
             .with_global_mean(train.mean_rating() as f32)

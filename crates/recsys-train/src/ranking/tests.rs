@@ -220,7 +220,7 @@ fn device_top_k_agrees_on_flex_and_wgpu() {
     let flex = device(BackendKind::Flex, 0).unwrap().without_autodiff();
     let wgpu = device(BackendKind::Wgpu, 0).unwrap().without_autodiff();
     let model = TwoTowerConfig::new(50, 300)
-        .with_dim(16)
+        .with_embedding_dim(16)
         .with_init(recsys_models::EmbeddingInit::Normal { std: 1.0 })
         .init(&flex)
         .unwrap();

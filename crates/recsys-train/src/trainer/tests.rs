@@ -66,7 +66,7 @@ pub(crate) fn train_config(epochs: usize) -> TrainConfig {
 
 pub(crate) fn mf_config(train: &Interactions, output: MfOutput) -> MfConfig {
     MfConfig::new(train.n_users, train.n_items)
-        .with_dim(4)
+        .with_embedding_dim(4)
         .with_bias(true)
         .with_output(output)
         .with_global_mean(train.mean_rating() as f32)
@@ -321,13 +321,13 @@ fn ncf_and_two_tower_train_alike_on_flex_and_wgpu() {
     }
     let bce = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 2 }, 7).unwrap();
     let neumf = NcfConfig::new(30, 20)
-        .with_gmf_dim(4)
+        .with_embedding_dim(4)
         .with_mlp_layers(vec![8, 4])
         .init(&flex)
         .unwrap();
     let softmax = ImplicitPairs::new(&train, ImplicitLoss::InBatch, 7).unwrap();
     let tower = TwoTowerConfig::new(30, 20)
-        .with_dim(8)
+        .with_embedding_dim(8)
         .with_hidden(vec![8])
         .with_sum_loss(false)
         .init(&flex)
@@ -374,7 +374,7 @@ fn every_model_starts_alike_on_flex_and_wgpu() {
         }
     };
     let ncf = NcfConfig::new(30, 20)
-        .with_gmf_dim(4)
+        .with_embedding_dim(4)
         .with_mlp_layers(vec![8, 4]);
     close(
         "neumf",
@@ -388,7 +388,7 @@ fn every_model_starts_alike_on_flex_and_wgpu() {
         scores(&ncf.init(&wgpu).unwrap(), &wgpu),
     );
     let tt = TwoTowerConfig::new(30, 20)
-        .with_dim(8)
+        .with_embedding_dim(8)
         .with_hidden(vec![8, 4]);
     close(
         "two_tower",
