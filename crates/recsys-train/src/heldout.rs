@@ -7,10 +7,10 @@ use std::path::Path;
 
 use recsys_data::{Interactions, TestNegatives, UserHistory};
 
-use crate::config::{ImplicitTask, Protocol, Task};
 use crate::error::{Result, TrainError};
 use crate::loaded::LoadedRun;
 use crate::ranking::RankingTask;
+use crate::task::{ImplicitTask, Protocol, Task};
 
 /// A part of a run's split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,8 @@
 //! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`,
 //!   `optimizer-last.bpk`, `loss.svg` and `<metric>.svg`.
 //! - [`plot`]: the hand-written SVG line charts of the run directory.
-//! - [`config`]: the resolved configuration of a run ([`RunConfig`]), its task and data recipe.
+//! - [`config`]: the resolved configuration of a run ([`RunConfig`]) and its data recipe.
+//! - [`task`]: ratings or implicit feedback, with its loss and validation protocol.
 //! - [`family`]: the [`Family`] trait, one file per model family, and the registry that
 //!   generates [`ModelConfig`] and [`AnyModel`].
 //! - [`setup`]: defaults, a config file and command-line overrides to a [`RunConfig`].
@@ -43,13 +44,12 @@ pub mod ranking;
 pub mod record;
 pub mod run_dir;
 pub mod setup;
+pub mod task;
 pub mod topk;
 pub mod trainer;
 
 pub use batch::{ImplicitLoss, ImplicitPairs};
-pub use config::{
-    DataRecipe, ImplicitLossKind, ImplicitTask, Protocol, RunConfig, Task, TaskKind, TrainSummary,
-};
+pub use config::{DataRecipe, RunConfig};
 pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
 pub use error::{Result, TrainError};
 pub use eval::{evaluate, predict};
@@ -59,13 +59,14 @@ pub use family::{
     regressor_config_for_mf_run, regressor_from_mf_run,
 };
 pub use heldout::{Part, Parts, heldout_ranking};
-pub use loaded::{LoadedRun, check_same_ids, load_run};
+pub use loaded::{LoadedRun, load_run};
 pub use metrics::{Metric, RankMetric, RatingMetrics};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig, OptimizerName};
 pub use orchestrate::{SELECTION_DIR, resume_run, train_run};
 pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
-pub use record::{EpochRecord, PhaseSeconds, metric_value};
-pub use run_dir::{Checkpoint, RunDir};
+pub use record::{EpochRecord, PhaseSeconds, TrainSummary, metric_value};
+pub use run_dir::{Checkpoint, RunDir, check_same_ids};
 pub use setup::{ConfigFile, LossName, Overrides};
+pub use task::{ImplicitLossKind, ImplicitTask, Protocol, Task, TaskKind};
 pub use topk::{Scored, Vectors, recommend, similar_items, top_k};
 pub use trainer::{TrainConfig, TrainOutcome, Trainer};

@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use burn::tensor::Device;
-use recsys_data::{IdMap, Interactions, Vocab};
+use recsys_data::{IdMap, Interactions};
 use recsys_models::{RatingModel, Retriever, Scorer};
 
 use crate::batch::index_tensor;
 use crate::budget::{SCORE_ALL, rows_per_block};
 use crate::config::RunConfig;
 use crate::device::{BackendKind, device};
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::eval::{evaluate, predict};
 use crate::family::{AnyModel, Family, with_family, with_model};
 use crate::metrics::RatingMetrics;
@@ -146,33 +146,4 @@ fn score_all<M: RatingModel>(model: &M, users: &[u32], device: &Device) -> Vec<f
         );
     }
     out
-}
-
-/// `Err` naming the first difference between the id map of the run `run` and the data's `ids`.
-pub fn check_same_ids(run: &Path, run_ids: &IdMap, ids: &IdMap) -> Result<()> {
-    let diff = |what: &str, a: &Vocab, b: &Vocab| -> Option<String> {
-        if a.len() != b.len() {
-            return Some(format!(
-                "{what}: the run has {}, the data has {}",
-                a.len(),
-                b.len()
-            ));
-        }
-        let (a, b) = (a.raw_ids(), b.raw_ids());
-        (0..a.len()).find(|&k| a[k] != b[k]).map(|k| {
-            format!(
-                "{what}: dense index {k} is {:?} in the run but {:?} in the data",
-                a[k], b[k]
-            )
-        })
-    };
-    match diff("users", &run_ids.users, &ids.users)
-        .or_else(|| diff("items", &run_ids.items, &ids.items))
-    {
-        Some(detail) => Err(TrainError::IdMapMismatch {
-            run: run.to_path_buf(),
-            detail,
-        }),
-        None => Ok(()),
-    }
 }

@@ -60,3 +60,16 @@ pub fn metric_value(
         m => rating.and_then(|r| r.get(m)),
     }
 }
+
+/// What [`train_run`](crate::train_run) and [`resume_run`](crate::resume_run) report.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub best_epoch: usize,
+    pub best_valid: Option<RatingMetrics>,
+    pub best_ranking: Option<RankingMetrics>,
+    /// Every epoch of the run (a resumed run's earlier epochs included).
+    pub history: Vec<EpochRecord>,
+    pub stopped_early: bool,
+    /// Where it ran (adapter or CPU backend name).
+    pub adapter: String,
+}

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use recsys_data::{IdMap, Interactions};
+use recsys_data::{IdMap, Interactions, Vocab};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -308,5 +308,34 @@ impl RunDir {
         let ratings = u32s(2).into_iter().map(f32::from_bits).collect();
         Interactions::new(u32s(0), u32s(1), ratings, None, n_users, n_items)
             .map_err(|e| TrainError::format(&path, e))
+    }
+}
+
+/// `Err` naming the first difference between the id map of the run `run` and the data's `ids`.
+pub fn check_same_ids(run: &Path, run_ids: &IdMap, ids: &IdMap) -> Result<()> {
+    let diff = |what: &str, a: &Vocab, b: &Vocab| -> Option<String> {
+        if a.len() != b.len() {
+            return Some(format!(
+                "{what}: the run has {}, the data has {}",
+                a.len(),
+                b.len()
+            ));
+        }
+        let (a, b) = (a.raw_ids(), b.raw_ids());
+        (0..a.len()).find(|&k| a[k] != b[k]).map(|k| {
+            format!(
+                "{what}: dense index {k} is {:?} in the run but {:?} in the data",
+                a[k], b[k]
+            )
+        })
+    };
+    match diff("users", &run_ids.users, &ids.users)
+        .or_else(|| diff("items", &run_ids.items, &ids.items))
+    {
+        Some(detail) => Err(TrainError::IdMapMismatch {
+            run: run.to_path_buf(),
+            detail,
+        }),
+        None => Ok(()),
     }
 }

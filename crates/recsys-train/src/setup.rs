@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml::Table;
 
-use crate::config::{DataRecipe, ImplicitLossKind, Protocol, RunConfig, Task, TaskKind};
+use crate::config::{DataRecipe, RunConfig};
 use crate::device::BackendKind;
 use crate::error::{Result, TrainError};
 use crate::family::{DataShape, ModelConfig, ModelOverrides, RatingLoss};
 use crate::metrics::{Metric, RankMetric};
 use crate::optim::{Algorithm, OptimizerName};
+use crate::task::{ImplicitLossKind, Protocol, Task, TaskKind};
 use crate::trainer::TrainConfig;
 
 /// Every loss `--loss` names: `mse` and `bce` for ratings, `bce`, `bpr` and `softmax` for

@@ -9,10 +9,11 @@ use recsys_models::{AutoRec, AutoRecConfig};
 
 use super::{DataShape, Family, Fit, ModelOverrides, rating_only};
 use crate::batch::{epoch_order, index_tensor};
-use crate::config::{Task, TaskKind, TrainSummary};
 use crate::error::Result;
 use crate::metrics::RatingMetrics;
+use crate::record::TrainSummary;
 use crate::run_dir::RunDir;
+use crate::task::{Task, TaskKind};
 
 /// This family's `[model]` table (the registry names it `autorec::Config`).
 pub type Config = AutoRecConfig;

@@ -21,9 +21,10 @@ pub use ncf::{NcfSetup, Pretrained, ncf_from_pretrained};
 pub use regressor::{RegressorSetup, regressor_config_for_mf_run, regressor_from_mf_run};
 
 use crate::batch::{BatchSource, ImplicitPairs};
-use crate::config::{ImplicitTask, Task, TaskKind, TrainSummary};
 use crate::error::{Result, TrainError};
+use crate::record::TrainSummary;
 use crate::run_dir::RunDir;
+use crate::task::{ImplicitTask, Task, TaskKind};
 use crate::trainer::{TrainOutcome, Trainer};
 
 /// What the data tells a model's configuration.
@@ -261,6 +262,15 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
     }
 }
 
+/// The `[model]` table of the run in `dir` (a run this model starts from).
+fn read_model(dir: &std::path::Path) -> Result<ModelConfig> {
+    #[derive(Deserialize)]
+    struct ModelOf {
+        model: ModelConfig,
+    }
+    Ok(RunDir::open(dir)?.read_config::<ModelOf>()?.model)
+}
+
 /// Moves `table[old]` to `table[new]` (replacing it), when present.
 pub(crate) fn rename_key(table: &mut toml::Table, old: &str, new: &str) {
     if let Some(v) = table.remove(old) {
@@ -281,7 +291,7 @@ pub(crate) fn rating_only(name: &str, task: &Task) -> Result<()> {
 /// `Err` unless `task` is ratings or an implicit task with a pointwise or pairwise loss.
 pub(crate) fn pairs_task(name: &str, task: &Task) -> Result<()> {
     match task {
-        Task::Implicit(t) if t.loss == crate::config::ImplicitLossKind::Softmax => {
+        Task::Implicit(t) if t.loss == crate::task::ImplicitLossKind::Softmax => {
             Err(TrainError::Config(format!(
                 "the in-batch softmax loss trains the two-tower model, not {name}"
             )))

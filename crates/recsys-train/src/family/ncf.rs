@@ -9,10 +9,10 @@ use recsys_models::{Activation, EmbeddingInit, MfOutput, Ncf, NcfConfig, NcfInpu
 use serde::{Deserialize, Serialize};
 
 use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, pairs_task};
-use crate::config::{RunConfig, Task, TaskKind, TrainSummary};
 use crate::error::{Result, TrainError};
-use crate::loaded::check_same_ids;
-use crate::run_dir::{Checkpoint, RunDir};
+use crate::record::TrainSummary;
+use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
+use crate::task::{Task, TaskKind};
 
 /// The `[model]` table of an NCF model: its settings, and the runs NeuMF starts from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,7 +176,7 @@ pub fn ncf_from_pretrained(
 ) -> Result<Ncf> {
     let load = |dir: &Path, kind: NcfKind| -> Result<Ncf> {
         let run = RunDir::open(dir)?;
-        let c = match run.read_config::<RunConfig>()?.model {
+        let c = match super::read_model(dir)? {
             ModelConfig::Ncf(c) if c.ncf.kind == kind => c.ncf,
             // MF is GMF with h = 1: its vectors start the GMF branch (`Ncf::gmf_from_mf`).
             ModelConfig::Mf(c) if kind == NcfKind::Gmf => {

@@ -4,8 +4,9 @@ use burn::tensor::{Device, Tensor};
 use recsys_models::{RecommenderNet, RecommenderNetConfig};
 
 use super::{DataShape, Family, Fit, ModelOverrides, pairs_task};
-use crate::config::{Task, TaskKind, TrainSummary};
 use crate::error::Result;
+use crate::record::TrainSummary;
+use crate::task::{Task, TaskKind};
 
 /// This family's `[model]` table (the registry names it `recommender_net::Config`).
 pub type Config = RecommenderNetConfig;

@@ -9,10 +9,10 @@ use recsys_models::{MfConfig, Regressor, RegressorConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, rating_only};
-use crate::config::{RunConfig, Task, TaskKind, TrainSummary};
 use crate::error::{Result, TrainError};
-use crate::loaded::check_same_ids;
-use crate::run_dir::{Checkpoint, RunDir};
+use crate::record::TrainSummary;
+use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
+use crate::task::{Task, TaskKind};
 
 /// The `[model]` table of a regressor: the MF run whose embeddings it reads, and its own settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,8 +104,7 @@ pub fn regressor_config_for_mf_run(mf_dir: &Path) -> Result<RegressorConfig> {
 }
 
 fn read_mf_config(mf_dir: &Path) -> Result<MfConfig> {
-    let run = RunDir::open(mf_dir)?;
-    match run.read_config::<RunConfig>()?.model {
+    match super::read_model(mf_dir)? {
         ModelConfig::Mf(c) => Ok(c),
         other => Err(TrainError::Config(format!(
             "{}: a regressor needs an `mf` run, this is a `{}` run",

@@ -5,8 +5,9 @@ use burn::tensor::{Device, Tensor};
 use recsys_models::{Retriever, TwoTower, TwoTowerConfig};
 
 use super::{DataShape, Family, Fit, ModelOverrides};
-use crate::config::{ImplicitLossKind, ImplicitTask, Task, TaskKind, TrainSummary};
 use crate::error::{Result, TrainError};
+use crate::record::TrainSummary;
+use crate::task::{ImplicitLossKind, ImplicitTask, Task, TaskKind};
 
 /// This family's `[model]` table (the registry names it `two_tower::Config`).
 pub type Config = TwoTowerConfig;

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use recsys_data::{IdMap, Interactions, TestNegatives, UserHistory};
 
 use crate::batch::ImplicitPairs;
-use crate::config::{ImplicitTask, Protocol, RunConfig, Task, TrainSummary};
+use crate::config::RunConfig;
 use crate::device::device;
 use crate::error::{Result, TrainError};
 use crate::family::{Family, Fit, ModelConfig, with_family};
-use crate::loaded::check_same_ids;
 use crate::ranking::RankingTask;
-use crate::run_dir::{Checkpoint, RunDir};
+use crate::record::TrainSummary;
+use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
+use crate::task::{ImplicitTask, Protocol, Task};
 use crate::trainer::Trainer;
 
 /// Where a refit run keeps the run that chose its epoch count.

@@ -8,7 +8,7 @@ use recsys_models::{
 };
 
 use super::*;
-use crate::config::{DataRecipe, RunConfig, Task};
+use crate::config::{DataRecipe, RunConfig};
 use crate::device::{BackendKind, device};
 use crate::eval::predict;
 use crate::family::{
@@ -17,6 +17,7 @@ use crate::family::{
 };
 use crate::loaded::{LoadedRun, load_run};
 use crate::run_dir::{Checkpoint, RunDir};
+use crate::task::Task;
 use crate::trainer::Trainer;
 use crate::trainer::tests::{mf_config, synthetic, train_config};
 
