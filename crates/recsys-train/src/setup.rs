@@ -220,32 +220,27 @@ fn unknown_keys(given: &Table, known: &Table, prefix: &str, out: &mut Vec<String
     }
 }
 
+/// `*to = v` when the override `from` is `Some(v)`.
+fn set<T>(from: Option<T>, to: &mut T) {
+    if let Some(v) = from {
+        *to = v;
+    }
+}
+
 /// Applies the command-line overrides to the merged configuration.
 fn apply(config: &mut RunConfig, o: Overrides, mut model: ModelOverrides) -> Result<()> {
-    if let Some(b) = o.backend {
-        config.backend = b;
-    }
-    if let Some(d) = o.device_index {
-        config.device_index = d;
-    }
+    set(o.backend, &mut config.backend);
+    set(o.device_index, &mut config.device_index);
     let train = &mut config.train;
-    if let Some(e) = o.epochs {
-        train.epochs = e;
-    }
-    if let Some(b) = o.batch_size {
-        train.batch_size = b;
-    }
-    if let Some(r) = o.readback_steps {
-        train.loss_readback_steps = r;
-    }
+    set(o.epochs, &mut train.epochs);
+    set(o.batch_size, &mut train.batch_size);
+    set(o.readback_steps, &mut train.loss_readback_steps);
     train.profile |= o.profile;
     train.refit |= o.refit;
     if let Some(p) = o.patience {
         train.patience = Some(p);
     }
-    if let Some(lr) = o.lr {
-        train.optimizer.lr = lr;
-    }
+    set(o.lr, &mut train.optimizer.lr);
     if let Some(wd) = o.weight_decay {
         train.optimizer.weight_decay = wd as f32;
     }
@@ -289,12 +284,8 @@ fn apply(config: &mut RunConfig, o: Overrides, mut model: ModelOverrides) -> Res
                     ));
                 }
             };
-            if let Some(n) = o.negatives {
-                t.negatives = n;
-            }
-            if let Some(p) = o.protocol {
-                t.protocol = p;
-            }
+            set(o.negatives, &mut t.negatives);
+            set(o.protocol, &mut t.protocol);
         }
     }
     match (o.metric, &config.task) {

@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use recsys_data::Interactions;
 use recsys_models::{AutoRec, AutoRecConfig};
 
-use super::{DataShape, Family, Fit, ModelOverrides, rating_only};
+use super::{DataShape, Family, Fit, ModelOverrides, rating_only, take, take_f32};
 use crate::batch::{epoch_order, index_tensor};
 use crate::error::Result;
 use crate::metrics::RatingMetrics;
@@ -35,21 +35,11 @@ impl Family for AutoRecConfig {
     }
 
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
-        if let Some(l2) = o.l2.take() {
-            self.l2 = l2 as f32;
-        }
-        if let Some(h) = o.hidden.take() {
-            self.hidden = h;
-        }
-        if let Some(d) = o.dropout.take() {
-            self.dropout = d;
-        }
-        if let Some(a) = o.activation.take() {
-            self.activation = a;
-        }
-        if let Some(b) = o.base.take() {
-            self.base = b;
-        }
+        take_f32(&mut o.l2, &mut self.l2);
+        take(&mut o.hidden, &mut self.hidden);
+        take(&mut o.dropout, &mut self.dropout);
+        take(&mut o.activation, &mut self.activation);
+        take(&mut o.base, &mut self.base);
         Ok(())
     }
 

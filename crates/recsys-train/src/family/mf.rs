@@ -3,7 +3,9 @@
 use burn::tensor::{Device, Tensor};
 use recsys_models::{Mf, MfConfig, MfOutput, Retriever};
 
-use super::{DataShape, Family, Fit, ModelOverrides, RatingLoss, pairs_task};
+use super::{
+    DataShape, Family, Fit, ModelOverrides, RatingLoss, pairs_task, take, take_f32, take_switch,
+};
 use crate::error::Result;
 use crate::record::TrainSummary;
 use crate::task::{Task, TaskKind};
@@ -28,15 +30,9 @@ impl Family for MfConfig {
     }
 
     fn apply(&mut self, o: &mut ModelOverrides, task: &Task) -> Result<()> {
-        if let Some(d) = o.embedding_dim.take() {
-            self.embedding_dim = d;
-        }
-        if let Some(l2) = o.l2.take() {
-            self.l2 = l2 as f32;
-        }
-        if std::mem::take(&mut o.bias) {
-            self.bias = true;
-        }
+        take(&mut o.embedding_dim, &mut self.embedding_dim);
+        take_f32(&mut o.l2, &mut self.l2);
+        take_switch(&mut o.bias, &mut self.bias);
         let rating_range = std::mem::take(&mut o.rating_range);
         let output = match (task.kind(), o.rating_loss.take(), rating_range) {
             (TaskKind::Implicit, _, _) | (_, Some(RatingLoss::Bce), _) => Some(MfOutput::Logit),

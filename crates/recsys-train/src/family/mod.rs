@@ -107,6 +107,27 @@ impl ModelOverrides {
     }
 }
 
+/// `*to = v` when the override `from` holds `v`, taking it.
+pub(crate) fn take<T>(from: &mut Option<T>, to: &mut T) {
+    if let Some(v) = from.take() {
+        *to = v;
+    }
+}
+
+/// [`take`] for a weight given as `f64` on the command line and kept as `f32`.
+pub(crate) fn take_f32(from: &mut Option<f64>, to: &mut f32) {
+    if let Some(v) = from.take() {
+        *to = v as f32;
+    }
+}
+
+/// `*to = true` when the switch `from` is on, taking it.
+pub(crate) fn take_switch(from: &mut bool, to: &mut bool) {
+    if std::mem::take(from) {
+        *to = true;
+    }
+}
+
 /// A training run about to start: the trainer, the data and where it writes. A family's
 /// [`Family::fit`] attaches what its model reads and picks the batch source.
 pub struct Fit<'a> {

@@ -8,7 +8,7 @@ use recsys_data::IdMap;
 use recsys_models::{Activation, EmbeddingInit, MfOutput, Ncf, NcfConfig, NcfInput, NcfKind};
 use serde::{Deserialize, Serialize};
 
-use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, pairs_task};
+use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, pairs_task, take, take_f32};
 use crate::error::{Result, TrainError};
 use crate::record::TrainSummary;
 use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
@@ -63,24 +63,12 @@ impl Family for NcfSetup {
 
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
         let c = &mut self.ncf;
-        if let Some(d) = o.embedding_dim.take() {
-            c.embedding_dim = d;
-        }
-        if let Some(h) = o.hidden.take() {
-            c.mlp_layers = h;
-        }
-        if let Some(d) = o.dropout.take() {
-            c.dropout = d;
-        }
-        if let Some(l2) = o.l2.take() {
-            c.l2 = l2 as f32;
-        }
-        if let Some(a) = o.activation.take() {
-            c.activation = a;
-        }
-        if let Some(i) = o.input.take() {
-            c.input = i;
-        }
+        take(&mut o.embedding_dim, &mut c.embedding_dim);
+        take(&mut o.hidden, &mut c.mlp_layers);
+        take(&mut o.dropout, &mut c.dropout);
+        take_f32(&mut o.l2, &mut c.l2);
+        take(&mut o.activation, &mut c.activation);
+        take(&mut o.input, &mut c.input);
         if c.kind == NcfKind::Neumf
             && let Some(p) = o.pretrained.take()
         {

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Tensor};
 use recsys_models::{RecommenderNet, RecommenderNetConfig};
 
-use super::{DataShape, Family, Fit, ModelOverrides, pairs_task};
+use super::{DataShape, Family, Fit, ModelOverrides, pairs_task, take, take_f32};
 use crate::error::Result;
 use crate::record::TrainSummary;
 use crate::task::{Task, TaskKind};
@@ -28,18 +28,10 @@ impl Family for RecommenderNetConfig {
     }
 
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
-        if let Some(d) = o.embedding_dim.take() {
-            self.embedding_dim = d;
-        }
-        if let Some(l2) = o.l2.take() {
-            self.l2 = l2 as f32;
-        }
-        if let Some(h) = o.hidden.take() {
-            self.hidden = h;
-        }
-        if let Some(d) = o.dropout.take() {
-            self.dropout = d;
-        }
+        take(&mut o.embedding_dim, &mut self.embedding_dim);
+        take_f32(&mut o.l2, &mut self.l2);
+        take(&mut o.hidden, &mut self.hidden);
+        take(&mut o.dropout, &mut self.dropout);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use recsys_data::IdMap;
 use recsys_models::{MfConfig, Regressor, RegressorConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, rating_only};
+use super::{DataShape, Family, Fit, ModelConfig, ModelOverrides, rating_only, take, take_f32};
 use crate::error::{Result, TrainError};
 use crate::record::TrainSummary;
 use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
@@ -49,15 +49,9 @@ impl Family for RegressorSetup {
 
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
         let r = &mut self.regressor;
-        if let Some(h) = o.hidden.take() {
-            r.hidden = h;
-        }
-        if let Some(d) = o.dropout.take() {
-            r.dropout = d;
-        }
-        if let Some(l2) = o.l2.take() {
-            r.l2 = l2 as f32;
-        }
+        take(&mut o.hidden, &mut r.hidden);
+        take(&mut o.dropout, &mut r.dropout);
+        take_f32(&mut o.l2, &mut r.l2);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 use recsys_models::{Retriever, TwoTower, TwoTowerConfig};
 
-use super::{DataShape, Family, Fit, ModelOverrides};
+use super::{DataShape, Family, Fit, ModelOverrides, take, take_f32, take_switch};
 use crate::error::{Result, TrainError};
 use crate::record::TrainSummary;
 use crate::task::{ImplicitLossKind, ImplicitTask, Task, TaskKind};
@@ -45,24 +45,12 @@ impl Family for TwoTowerConfig {
     }
 
     fn apply(&mut self, o: &mut ModelOverrides, _task: &Task) -> Result<()> {
-        if let Some(d) = o.embedding_dim.take() {
-            self.embedding_dim = d;
-        }
-        if let Some(h) = o.hidden.take() {
-            self.hidden = h;
-        }
-        if let Some(l2) = o.l2.take() {
-            self.l2 = l2 as f32;
-        }
-        if let Some(t) = o.temperature.take() {
-            self.temperature = t as f32;
-        }
-        if std::mem::take(&mut o.oov) {
-            self.oov = true;
-        }
-        if std::mem::take(&mut o.logq) {
-            self.logq = true;
-        }
+        take(&mut o.embedding_dim, &mut self.embedding_dim);
+        take(&mut o.hidden, &mut self.hidden);
+        take_f32(&mut o.l2, &mut self.l2);
+        take_f32(&mut o.temperature, &mut self.temperature);
+        take_switch(&mut o.oov, &mut self.oov);
+        take_switch(&mut o.logq, &mut self.logq);
         Ok(())
     }
 
