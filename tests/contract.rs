@@ -146,7 +146,8 @@ fn every_family_keeps_the_model_contract() {
         check_contract(name, &dir);
     }
     // Variants that change what a model reads or how it scores.
-    let variants: [(&str, &str, fn(&mut ModelOverrides)); 7] = [
+    type Variant = (&'static str, &'static str, fn(&mut ModelOverrides));
+    let variants: [Variant; 7] = [
         ("mf", "mf-rating-range", |o| {
             o.bias = true;
             o.rating_range = true;
