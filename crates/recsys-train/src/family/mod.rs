@@ -152,10 +152,10 @@ impl Fit<'_> {
     {
         let outcome = if self.resume {
             self.trainer
-                .resume_on(model, source, self.valid, self.device, self.run)?
+                .resume(model, source, self.valid, self.device, self.run)?
         } else {
             self.trainer
-                .fit_on(model, source, self.valid, self.device, Some(self.run))?
+                .fit(model, source, self.valid, self.device, Some(self.run))?
         };
         Ok(self.summary(outcome))
     }

@@ -17,7 +17,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use recsys_data::Interactions;
-use recsys_models::{RatingBatch, RatingModel};
+use recsys_models::RatingModel;
 use serde::{Deserialize, Serialize};
 
 use self::epoch::{OrderAhead, Steps};
@@ -175,24 +175,12 @@ impl Trainer {
         self
     }
 
-    /// Trains `model` (built on `device`, an autodiff device) on the rated pairs `train`,
-    /// validating on `valid` after every epoch. With `run_dir`, writes `metrics.jsonl`, the curves,
-    /// the weights and the optimiser state there.
-    pub fn fit<M: RatingModel<Batch = RatingBatch>>(
-        &self,
-        model: M,
-        train: &Interactions,
-        valid: Option<&Interactions>,
-        device: &Device,
-        run_dir: Option<&RunDir>,
-    ) -> Result<TrainOutcome<M>> {
-        self.fit_on(model, train, valid, device, run_dir)
-    }
-
-    /// [`Trainer::fit`] for any model and [`BatchSource`] of its batch type (e.g. the rows of a
-    /// [`UserHistory`](recsys_data::UserHistory) for AutoRec). Validation is always on rated pairs
-    /// through [`RatingModel::predict`].
-    pub fn fit_on<M, S>(
+    /// Trains `model` (built on `device`, an autodiff device) on the batches of `train` (rated
+    /// pairs, implicit pairs, or the rows of a [`UserHistory`](recsys_data::UserHistory) for
+    /// AutoRec), validating on `valid` after every epoch (always on rated pairs, through
+    /// [`RatingModel::predict`]). With `run_dir`, writes `metrics.jsonl`, the curves, the weights
+    /// and the optimiser state there.
+    pub fn fit<M, S>(
         &self,
         model: M,
         train: &S,
@@ -219,7 +207,7 @@ impl Trainer {
     /// the run's last weights (`model-last.bpk`); the optimiser state (`optimizer-last.bpk`),
     /// the history (`metrics.jsonl`) and the best weights are read back, and new epochs are
     /// appended. The learning-rate schedule is replayed up to the last step.
-    pub fn resume_on<M, S>(
+    pub fn resume<M, S>(
         &self,
         model: M,
         train: &S,

@@ -315,8 +315,8 @@ fn ncf_and_two_tower_train_alike_on_flex_and_wgpu() {
     ) -> (Vec<f64>, Vec<f64>) {
         let on_wgpu = model.clone().fork(wgpu);
         let losses = |o: TrainOutcome<M>| o.history.iter().map(|r| r.train_loss).collect();
-        let a = trainer.fit_on(model, src, None, flex, None).unwrap();
-        let b = trainer.fit_on(on_wgpu, src, None, wgpu, None).unwrap();
+        let a = trainer.fit(model, src, None, flex, None).unwrap();
+        let b = trainer.fit(on_wgpu, src, None, wgpu, None).unwrap();
         (losses(a), losses(b))
     }
     let bce = ImplicitPairs::new(&train, ImplicitLoss::Bce { negatives: 2 }, 7).unwrap();
