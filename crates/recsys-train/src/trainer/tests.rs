@@ -9,7 +9,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recsys_models::{MfConfig, MfOutput};
+use recsys_models::{MfConfig, MfOutput, RatingBatch};
 
 /// A 30 x 20 rank-2 rating matrix on the 1..5 scale, ~60% observed, split 80/20.
 pub(crate) fn synthetic() -> (Interactions, Interactions) {
