@@ -36,6 +36,7 @@ macro_rules! with_families {
             autorec: AutoRec("autorec"),
             ncf: Ncf("ncf"),
             two_tower: TwoTower("two-tower" | "two_tower"),
+            baseline: Baseline("baseline"),
         }
     };
 }

@@ -1,0 +1,62 @@
+//! The baseline predictor ([`Baseline`]): global mean plus user and item biases (Surprise's
+//! `BaselineOnly`); for ranking, popularity learned from the data.
+
+use burn::tensor::Device;
+use recsys_models::baseline::{Baseline, BaselineConfig};
+use recsys_models::{MfOutput, Retriever};
+
+use super::{DataShape, Family, Fit, ModelOverrides, pairs_task, take_f32};
+use crate::error::Result;
+use crate::record::TrainSummary;
+use crate::task::{Task, TaskKind};
+
+/// This family's `[model]` table (the registry names it `baseline::Config`).
+pub type Config = BaselineConfig;
+
+impl Family for BaselineConfig {
+    type Model = Baseline;
+    const MODELS: &'static [&'static str] = &["baseline"];
+
+    fn named(_name: &str, _task: TaskKind, _o: &mut ModelOverrides) -> Result<Self> {
+        Ok(BaselineConfig::new(1, 1))
+    }
+
+    fn name(&self) -> &'static str {
+        "baseline"
+    }
+
+    fn check_task(&self, task: &Task) -> Result<()> {
+        pairs_task("baseline", task)
+    }
+
+    fn apply(&mut self, o: &mut ModelOverrides, task: &Task) -> Result<()> {
+        take_f32(&mut o.l2, &mut self.l2);
+        if task.kind() == TaskKind::Implicit {
+            self.output = MfOutput::Logit;
+        }
+        Ok(())
+    }
+
+    fn set_seed(&mut self, _seed: u64) {
+        // Biases start at zero: nothing is drawn.
+    }
+
+    fn size(&mut self, data: &DataShape) {
+        self.n_users = data.n_users;
+        self.n_items = data.n_items;
+        (self.rating_min, self.rating_max) = data.scale;
+        self.global_mean = data.mean as f32;
+    }
+
+    fn init(&self, device: &Device) -> Result<Baseline> {
+        Ok(BaselineConfig::init(self, device)?)
+    }
+
+    fn fit(&self, model: Baseline, fit: &Fit<'_>) -> Result<TrainSummary> {
+        fit.pairs(model)
+    }
+
+    fn retriever(model: &Baseline) -> Option<&dyn Retriever> {
+        Some(model)
+    }
+}
