@@ -53,3 +53,59 @@ pub fn quality_seeds_or(default: &[u64]) -> Vec<u64> {
 pub fn quality_compare() -> bool {
     std::env::var_os("RECSYS_QUALITY_COMPARE").is_some_and(|v| !v.is_empty() && v != "0")
 }
+
+/// The environment variable that tells a child process of [`per_seed_in_processes`] its seed.
+const CHILD_SEED: &str = "RECSYS_QUALITY_CHILD_SEED";
+
+/// Runs `train(seed)` for every seed of `seeds`, each in a process of its own (this test binary
+/// running test `test` alone), as many at a time as there are cores, and returns the results in
+/// the order of `seeds`. A process per seed keeps each seed's figures independent of what else
+/// runs (the CPU backends' random generator is process-wide) and uses both cores of a small
+/// machine. In a child process (the seed in `RECSYS_QUALITY_CHILD_SEED`) it trains that seed,
+/// prints its result for the parent and returns `None`: the caller then returns.
+pub fn per_seed_in_processes(
+    test: &str,
+    seeds: &[u64],
+    train: impl Fn(u64) -> Vec<f64>,
+) -> Option<Vec<Vec<f64>>> {
+    if let Ok(seed) = std::env::var(CHILD_SEED) {
+        let seed: u64 = seed.parse().expect("a seed");
+        let values: Vec<String> = train(seed).iter().map(|v| v.to_string()).collect();
+        println!("RECSYS_SEED_RESULT {seed} {}", values.join(" "));
+        return None;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = |seed: u64| -> Vec<f64> {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+            .env(CHILD_SEED, seed.to_string())
+            .output()
+            .expect("runs the test binary");
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "seed {seed} failed:\n{stdout}");
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RECSYS_SEED_RESULT "))
+            .unwrap_or_else(|| panic!("seed {seed} printed no result:\n{stdout}"));
+        line.split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().expect("a number"))
+            .collect()
+    };
+    let mut results = Vec::new();
+    for group in seeds.chunks(cores.max(1)) {
+        results.extend(std::thread::scope(|scope| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|&seed| scope.spawn(move || run(seed)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a seed's process"))
+                .collect::<Vec<_>>()
+        }));
+    }
+    Some(results)
+}

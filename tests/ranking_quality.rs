@@ -16,7 +16,9 @@ use recsys::train::{
     RunConfig, Task, TrainConfig, load_run, train_run,
 };
 
-use crate::common::{quality_compare, quality_seeds, quality_seeds_or, real_data};
+use crate::common::{
+    per_seed_in_processes, quality_compare, quality_seeds, quality_seeds_or, real_data,
+};
 use crate::quality::{TRAINING, fold, train_and_score};
 
 /// Trains `model` on `train` for the implicit `task`, validating on `valid`, into `dir`, and
@@ -130,108 +132,127 @@ fn ncf_leave_last_out_on_ml100k() {
     };
     let names = ["GMF", "MLP", "MF", "BPR-MF", "NeuMF"];
     let compare = quality_compare();
-    let mut sums = [None::<(f64, f64)>; 5];
     let seeds = quality_seeds_or(&[1, 2, 3, 42]);
-    for &seed in &seeds {
-        let tmp = tmp.path().join(seed.to_string());
-        let mlp_dir = tmp.join("mlp");
-        let branch = |kind: NcfKind, dir: &Path| {
-            implicit(
-                dir,
+    // Each seed trains in a process of its own and reports `[hr, ndcg]` per model (NaN where
+    // the model did not train).
+    let per_seed = per_seed_in_processes(
+        "ranking_quality::ncf_leave_last_out_on_ml100k",
+        &seeds,
+        |seed| {
+            let tmp = tmp.path().join(seed.to_string());
+            let mlp_dir = tmp.join("mlp");
+            let branch = |kind: NcfKind, dir: &Path| {
+                implicit(
+                    dir,
+                    &ds,
+                    ModelConfig::Ncf(NcfSetup {
+                        ncf: ncf(&ds, kind, 32, &[128, 64, 32, 16])
+                            .with_l2(0.0001)
+                            .with_dropout(if kind == NcfKind::Mlp { 0.2 } else { 0.0 })
+                            .with_seed(seed),
+                        pretrained: None,
+                    }),
+                    settings(adam(0.001, 20, 256, "hr@10"), seed),
+                    task.clone(),
+                    &s.train,
+                    &s.valid,
+                )
+            };
+            let gmf = compare.then(|| branch(NcfKind::Gmf, &tmp.join("gmf")));
+            let mlp = branch(NcfKind::Mlp, &mlp_dir);
+            // MF with user and item biases, 128 factors, BCE: GMF with h = 1, so it can start NeuMF's
+            // GMF branch (width 128 + 2, see `Ncf::gmf_from_mf`).
+            let mf_dir = tmp.join("mf");
+            let mf = implicit(
+                &mf_dir,
                 &ds,
-                ModelConfig::Ncf(NcfSetup {
-                    ncf: ncf(&ds, kind, 32, &[128, 64, 32, 16])
+                ModelConfig::Mf(
+                    MfConfig::new(x.n_users, x.n_items)
+                        .with_embedding_dim(128)
+                        .with_bias(true)
+                        .with_output(MfOutput::Logit)
+                        .with_rating_min(0.0)
+                        .with_rating_max(1.0)
                         .with_l2(0.0001)
-                        .with_dropout(if kind == NcfKind::Mlp { 0.2 } else { 0.0 })
+                        .with_l2_bias(Some(0.0))
+                        .with_init(EmbeddingInit::Normal { std: 0.01 })
                         .with_seed(seed),
-                    pretrained: None,
-                }),
+                ),
                 settings(adam(0.001, 20, 256, "hr@10"), seed),
                 task.clone(),
                 &s.train,
                 &s.valid,
-            )
-        };
-        let gmf = compare.then(|| branch(NcfKind::Gmf, &tmp.join("gmf")));
-        let mlp = branch(NcfKind::Mlp, &mlp_dir);
-        // MF with user and item biases, 128 factors, BCE: GMF with h = 1, so it can start NeuMF's
-        // GMF branch (width 128 + 2, see `Ncf::gmf_from_mf`).
-        let mf_dir = tmp.join("mf");
-        let mf = implicit(
-            &mf_dir,
-            &ds,
-            ModelConfig::Mf(
-                MfConfig::new(x.n_users, x.n_items)
-                    .with_embedding_dim(128)
-                    .with_bias(true)
-                    .with_output(MfOutput::Logit)
-                    .with_rating_min(0.0)
-                    .with_rating_max(1.0)
-                    .with_l2(0.0001)
-                    .with_l2_bias(Some(0.0))
-                    .with_init(EmbeddingInit::Normal { std: 0.01 })
-                    .with_seed(seed),
-            ),
-            settings(adam(0.001, 20, 256, "hr@10"), seed),
-            task.clone(),
-            &s.train,
-            &s.valid,
-        );
-        // NeuMF from the pretrained MF (as its GMF branch) and MLP, then SGD (the paper's
-        // pre-training, with MF for GMF).
-        let mut sgd = settings(adam(0.5, 10, 256, "hr@10"), seed);
-        sgd.optimizer.algorithm = Algorithm::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-        };
-        let neumf = implicit(
-            &tmp.join("neumf"),
-            &ds,
-            ModelConfig::Ncf(NcfSetup {
-                ncf: ncf(&ds, NcfKind::Neumf, 130, &[128, 64, 32, 16])
-                    .with_l2(0.0001)
-                    .with_alpha(0.85)
-                    .with_seed(seed),
-                pretrained: Some(Pretrained {
-                    gmf: mf_dir.clone(),
-                    mlp: mlp_dir.clone(),
-                }),
-            }),
-            sgd,
-            task.clone(),
-            &s.train,
-            &s.valid,
-        );
-        let bpr = compare.then(|| {
-            implicit(
-                &tmp.join("bpr"),
+            );
+            // NeuMF from the pretrained MF (as its GMF branch) and MLP, then SGD (the paper's
+            // pre-training, with MF for GMF).
+            let mut sgd = settings(adam(0.5, 10, 256, "hr@10"), seed);
+            sgd.optimizer.algorithm = Algorithm::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+            };
+            let neumf = implicit(
+                &tmp.join("neumf"),
                 &ds,
-                ModelConfig::Mf(
-                    MfConfig::new(x.n_users, x.n_items)
-                        .with_embedding_dim(32)
-                        .with_l2(0.001)
-                        .with_init(EmbeddingInit::Normal { std: 0.01 })
+                ModelConfig::Ncf(NcfSetup {
+                    ncf: ncf(&ds, NcfKind::Neumf, 130, &[128, 64, 32, 16])
+                        .with_l2(0.0001)
+                        .with_alpha(0.85)
                         .with_seed(seed),
-                ),
-                settings(adam(0.005, 30, 256, "hr@10"), seed),
-                ImplicitTask {
-                    loss: ImplicitLossKind::Bpr,
-                    ..task.clone()
-                },
+                    pretrained: Some(Pretrained {
+                        gmf: mf_dir.clone(),
+                        mlp: mlp_dir.clone(),
+                    }),
+                }),
+                sgd,
+                task.clone(),
                 &s.train,
                 &s.valid,
-            )
-        });
-        eprintln!("ML-100K leave-last-out, 99 sampled negatives, seed {seed}:");
-        for (k, run) in [gmf, Some(mlp), Some(mf), bpr, Some(neumf)]
-            .iter()
-            .enumerate()
-        {
-            if let Some(run) = run {
-                let (hr, ndcg) = row(names[k], &run.rank(&test), 10);
+            );
+            let bpr = compare.then(|| {
+                implicit(
+                    &tmp.join("bpr"),
+                    &ds,
+                    ModelConfig::Mf(
+                        MfConfig::new(x.n_users, x.n_items)
+                            .with_embedding_dim(32)
+                            .with_l2(0.001)
+                            .with_init(EmbeddingInit::Normal { std: 0.01 })
+                            .with_seed(seed),
+                    ),
+                    settings(adam(0.005, 30, 256, "hr@10"), seed),
+                    ImplicitTask {
+                        loss: ImplicitLossKind::Bpr,
+                        ..task.clone()
+                    },
+                    &s.train,
+                    &s.valid,
+                )
+            });
+            eprintln!("ML-100K leave-last-out, 99 sampled negatives, seed {seed}:");
+            let mut out = Vec::new();
+            for (k, run) in [gmf, Some(mlp), Some(mf), bpr, Some(neumf)]
+                .iter()
+                .enumerate()
+            {
+                let (hr, ndcg) = match run {
+                    Some(run) => row(names[k], &run.rank(&test), 10),
+                    None => (f64::NAN, f64::NAN),
+                };
+                out.extend([hr, ndcg]);
+            }
+            out
+        },
+    );
+    let Some(per_seed) = per_seed else {
+        return;
+    };
+    let mut sums = [None::<(f64, f64)>; 5];
+    for values in &per_seed {
+        for (k, pair) in values.chunks(2).enumerate() {
+            if !pair[0].is_nan() {
                 let sum = sums[k].get_or_insert((0.0, 0.0));
-                sum.0 += hr;
-                sum.1 += ndcg;
+                sum.0 += pair[0];
+                sum.1 += pair[1];
             }
         }
     }
