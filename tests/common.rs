@@ -85,9 +85,10 @@ pub fn per_seed_in_processes(
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "seed {seed} failed:\n{stdout}");
+        // The harness prints the test's name on the same line, before the test's own output.
         let line = stdout
             .lines()
-            .find_map(|l| l.strip_prefix("RECSYS_SEED_RESULT "))
+            .find_map(|l| Some(&l[l.find("RECSYS_SEED_RESULT ")? + "RECSYS_SEED_RESULT ".len()..]))
             .unwrap_or_else(|| panic!("seed {seed} printed no result:\n{stdout}"));
         line.split_whitespace()
             .skip(1)
