@@ -76,24 +76,29 @@ pub fn per_seed_in_processes(
     }
     let exe = std::env::current_exe().expect("the test binary");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let run = |seed: u64| -> Vec<f64> {
+    let run = |seed: u64| -> (String, Vec<f64>) {
         let out = std::process::Command::new(&exe)
             .args(["--exact", test, "--nocapture", "--test-threads", "1"])
             .env(CHILD_SEED, seed.to_string())
             .output()
             .expect("runs the test binary");
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "seed {seed} failed:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "seed {seed} failed:\n{stdout}\n{stderr}"
+        );
         // The harness prints the test's name on the same line, before the test's own output.
         let line = stdout
             .lines()
             .find_map(|l| Some(&l[l.find("RECSYS_SEED_RESULT ")? + "RECSYS_SEED_RESULT ".len()..]))
             .unwrap_or_else(|| panic!("seed {seed} printed no result:\n{stdout}"));
-        line.split_whitespace()
+        let values = line
+            .split_whitespace()
             .skip(1)
             .map(|v| v.parse().expect("a number"))
-            .collect()
+            .collect();
+        (stderr, values)
     };
     let mut results = Vec::new();
     for group in seeds.chunks(cores.max(1)) {
@@ -105,6 +110,11 @@ pub fn per_seed_in_processes(
             handles
                 .into_iter()
                 .map(|h| h.join().expect("a seed's process"))
+                .map(|(stderr, values)| {
+                    // Each seed's figures, in the order of `seeds` whichever finished first.
+                    eprint!("{stderr}");
+                    values
+                })
                 .collect::<Vec<_>>()
         }));
     }

@@ -160,8 +160,8 @@ fn ncf_leave_last_out_on_ml100k() {
             };
             let gmf = compare.then(|| branch(NcfKind::Gmf, &tmp.join("gmf")));
             let mlp = branch(NcfKind::Mlp, &mlp_dir);
-            // MF with user and item biases, 128 factors, BCE: GMF with h = 1, so it can start NeuMF's
-            // GMF branch (width 128 + 2, see `Ncf::gmf_from_mf`).
+            // MF with user and item biases, 128 factors, BCE: GMF with h = 1, so it can start
+            // NeuMF's GMF branch (width 128 + 2, see `Ncf::gmf_from_mf`).
             let mf_dir = tmp.join("mf");
             let mf = implicit(
                 &mf_dir,
