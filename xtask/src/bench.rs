@@ -43,6 +43,16 @@ pub struct BenchArgs {
     /// Also time pandas.read_csv on the same file (needs python3 with pandas).
     #[arg(long)]
     pandas: bool,
+    /// Train suite: also train each workload with PyTorch on the CPU (`bench/torch_train.py`,
+    /// needs torch and numpy), alternating with the recsys runs, and report the ratios.
+    #[arg(long)]
+    torch: bool,
+    /// The Python that has torch (`--torch`).
+    #[arg(long, default_value = "python3")]
+    python: PathBuf,
+    /// `--torch`: rounds of (recsys, PyTorch) runs, alternated; the median of each is reported.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Where the synthetic files are kept between runs.
     #[arg(long, default_value = "target/bench-data")]
     data_dir: PathBuf,
@@ -79,7 +89,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 write_markdown("train", &results["train"])?;
                 write_markdown("infer", &results["infer"])?;
             }
-            s => write_section(args.section.as_deref().unwrap_or(s), s, &results)?,
+            s => {
+                let suite = results["suite"].as_str().unwrap_or(s);
+                write_section(args.section.as_deref().unwrap_or(suite), suite, &results)?
+            }
         }
     }
     Ok(())
@@ -226,6 +239,7 @@ pub fn render(file: &Path, section: &str) -> Result<()> {
 }
 
 fn write_markdown(suite: &str, r: &Value) -> Result<()> {
+    let suite = r["suite"].as_str().unwrap_or(suite);
     write_section(suite, suite, r)
 }
 
@@ -350,6 +364,43 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
             }
             t
         }
+        "train-torch" => {
+            let workloads = r["workloads"].as_array().cloned().unwrap_or_default();
+            let torch = workloads
+                .first()
+                .map(|w| w["torch"].clone())
+                .unwrap_or(Value::Null);
+            let mut t = header(
+                r,
+                &format!(
+                    "PyTorch {} on the CPU ({} threads), `bench/torch_train.py`; the same training data, \
+                     {} rounds alternated, each the median of its epochs after a warm-up epoch, then the \
+                     median over rounds. Ratio: recsys seconds / PyTorch seconds (under 1: recsys is \
+                     faster).\n\n\
+                     | model | scale | PyTorch epoch s | backend | recsys epoch s | ratio |\n\
+                     |---|---|---:|---|---:|---:|\n",
+                    torch["version"].as_str().unwrap_or("?"),
+                    torch["threads"],
+                    r["rounds"],
+                ),
+            );
+            for w in &workloads {
+                for x in w["recsys"].as_array().into_iter().flatten() {
+                    t += &format!(
+                        "| {} | {} | {:.3} | {} | {:.3} | {:.2} |\n",
+                        w["model"].as_str().unwrap_or(""),
+                        w["scale"].as_str().unwrap_or(""),
+                        w["torch"]["epoch_seconds_median"]
+                            .as_f64()
+                            .unwrap_or(f64::NAN),
+                        x["backend"].as_str().unwrap_or(""),
+                        x["epoch_seconds_median"].as_f64().unwrap_or(f64::NAN),
+                        x["ratio_to_torch"].as_f64().unwrap_or(f64::NAN),
+                    );
+                }
+            }
+            t
+        }
         "infer" => {
             let mut t = header(
                 r,
@@ -390,6 +441,9 @@ fn write_section(section: &str, suite: &str, r: &Value) -> Result<()> {
 
 /// Runs every (model, backend, scale) of the train suite in its own process.
 fn train_suite(args: &BenchArgs) -> Result<Value> {
+    if args.torch {
+        return torch_suite(args);
+    }
     let mut runs = Vec::new();
     for readback in &args.readback {
         let mode = if args.profile { "profile" } else { "plain" };
@@ -397,6 +451,95 @@ fn train_suite(args: &BenchArgs) -> Result<Value> {
         runs.extend(probe_each(args, "train", &[&epochs, &readback, mode])?);
     }
     Ok(json!({"suite": "train", "machine": machine(), "burn": "0.22.1", "runs": runs}))
+}
+
+/// `--torch`: each workload of the train suite in recsys (every backend) and in PyTorch on the
+/// same training data, alternated for `rounds` rounds, each run in its own process; the median
+/// epoch time of each and the ratio recsys / PyTorch (under 1: recsys is faster).
+fn torch_suite(args: &BenchArgs) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/torch_train.py");
+    let epochs = args.epochs.max(2).to_string();
+    let json_of = |out: std::process::Output, what: &str| -> Result<Value> {
+        if !out.status.success() {
+            bail!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or("");
+        serde_json::from_str(line).with_context(|| format!("{what} printed no JSON: {text}"))
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut rows = Vec::new();
+    for scale in &args.scales {
+        for model in &args.models {
+            let data = args.data_dir.join(format!("torch-{model}-{scale}.bin"));
+            if !data.exists() {
+                probe_dump(model, scale, &data)?;
+            }
+            let (mut torch_s, mut torch_info) = (Vec::new(), Value::Null);
+            let mut ours: Vec<Vec<f64>> = vec![Vec::new(); args.backends.len()];
+            let mut adapters = vec![Value::Null; args.backends.len()];
+            for round in 0..args.rounds.max(1) {
+                for (b, backend) in args.backends.iter().enumerate() {
+                    eprintln!(
+                        "train: {model} on {backend} at {scale}, round {} ...",
+                        round + 1
+                    );
+                    let out = Command::new(&exe)
+                        .args(["probe-train", model, backend, scale, &epochs, "0", "plain"])
+                        .output()?;
+                    let v = json_of(out, &format!("recsys {model} on {backend}"))?;
+                    eprintln!("  {v}");
+                    ours[b].push(v["epoch_seconds"].as_f64().unwrap_or(f64::NAN));
+                    adapters[b] = v["adapter"].clone();
+                }
+                eprintln!(
+                    "train: {model} in PyTorch at {scale}, round {} ...",
+                    round + 1
+                );
+                let out = Command::new(&args.python)
+                    .arg(&script)
+                    .args(["--model", model, "--epochs", &epochs, "--data"])
+                    .arg(&data)
+                    .output()
+                    .with_context(|| format!("running {}", args.python.display()))?;
+                let v = json_of(out, &format!("PyTorch {model}"))?;
+                eprintln!("  {v}");
+                torch_s.push(v["epoch_seconds"].as_f64().unwrap_or(f64::NAN));
+                torch_info = v;
+            }
+            let torch_median = median(torch_s.clone());
+            let recsys: Vec<Value> = args
+                .backends
+                .iter()
+                .zip(ours)
+                .zip(adapters)
+                .map(|((backend, s), adapter)| {
+                    let m = median(s.clone());
+                    json!({"backend": backend, "adapter": adapter, "epoch_seconds": s,
+                           "epoch_seconds_median": m, "ratio_to_torch": m / torch_median})
+                })
+                .collect();
+            rows.push(json!({"model": model, "scale": scale,
+                             "torch": {"version": torch_info["torch"], "threads": torch_info["threads"],
+                                       "epoch_seconds": torch_s, "epoch_seconds_median": torch_median},
+                             "recsys": recsys}));
+        }
+    }
+    Ok(
+        json!({"suite": "train-torch", "machine": machine(), "burn": "0.22.1", "rounds": args.rounds,
+              "epochs": args.epochs.max(2), "workloads": rows}),
+    )
 }
 
 /// Runs every (model, backend, scale) of the infer suite in its own process.
@@ -563,16 +706,9 @@ fn bench_model(
     Ok((config, batch, Task::Rating))
 }
 
-/// Trains one model and prints what it cost. Runs in its own process so peak RSS is its own.
-pub fn probe_train(
-    model: &str,
-    backend: &str,
-    scale: &str,
-    epochs: usize,
-    readback: usize,
-    profile: bool,
-) -> Result<()> {
-    let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The synthetic data set of `scale` and its seeded split (1% validation, at most 10,000
+/// ratings) that the train suite's `model` trains on.
+fn bench_data(model: &str, scale: &str) -> Result<(recsys_data::Dataset, recsys_data::Split)> {
     let cfg = recsys_data::synth::SynthConfig::preset(scale)?.with_seed(42);
     let mut ds = recsys_data::synth::generate(&cfg);
     if model == "autorec" {
@@ -588,6 +724,50 @@ pub fn probe_train(
         },
         42,
     )?;
+    Ok((ds, split))
+}
+
+/// Writes the training part that the train suite's `model` trains on at `scale` for
+/// `bench/torch_train.py`: magic `RCS1`, n_users, n_items, n (u32 little-endian), then the
+/// users, the items (u32) and the ratings (f32).
+pub fn probe_dump(model: &str, scale: &str, path: &Path) -> Result<()> {
+    let (_, split) = bench_data(model, scale)?;
+    let x = &split.train;
+    let mut out = Vec::with_capacity(16 + 12 * x.len());
+    for v in [
+        0x5243_5331u32,
+        x.n_users as u32,
+        x.n_items as u32,
+        x.len() as u32,
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for &u in &x.users {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    for &i in &x.items {
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    for &r in &x.ratings {
+        out.extend_from_slice(&r.to_le_bytes());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Trains one model and prints what it cost. Runs in its own process so peak RSS is its own.
+pub fn probe_train(
+    model: &str,
+    backend: &str,
+    scale: &str,
+    epochs: usize,
+    readback: usize,
+    profile: bool,
+) -> Result<()> {
+    let backend: recsys_train::BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (ds, split) = bench_data(model, scale)?;
     let (model_cfg, batch_size, task) = bench_model(model, &ds, &split.train)?;
     let metric = match task {
         recsys_train::Task::Rating => recsys_train::Metric::Rmse,

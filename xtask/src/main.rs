@@ -35,6 +35,13 @@ enum Command {
         /// `profile` or `plain`.
         mode: String,
     },
+    /// (internal) Write the training part of one train-suite workload for `bench/torch_train.py`.
+    #[command(hide = true)]
+    ProbeDump {
+        model: String,
+        scale: String,
+        path: std::path::PathBuf,
+    },
     /// (internal) Time top-100 for every user of one model on one backend and scale; print JSON.
     #[command(hide = true)]
     ProbeInfer {
@@ -64,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             readback,
             mode == "profile",
         ),
+        Command::ProbeDump { model, scale, path } => bench::probe_dump(&model, &scale, &path),
         Command::ProbeInfer {
             model,
             backend,
