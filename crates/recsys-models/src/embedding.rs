@@ -59,6 +59,12 @@ pub(crate) fn normals(rng: &mut StdRng, len: usize, std: f64) -> Vec<f32> {
 }
 
 /// Configuration of an [`EmbeddingTable`].
+/// Whether `device` is one of the CPU backends (flex, ndarray): they report no hardware
+/// identity; every GPU runtime does.
+pub fn on_cpu(device: &Device) -> bool {
+    device.identity().is_none()
+}
+
 #[derive(Config, Debug)]
 pub struct EmbeddingTableConfig {
     /// Number of rows (users, items, ...).
@@ -89,16 +95,23 @@ pub struct EmbeddingTable {
 }
 
 impl EmbeddingTable {
-    /// Rows at `idx`: `weight.gather(0, idx expanded to [batch, dim])`.
+    /// Rows at `idx`. On a GPU, `weight.gather(0, idx expanded to [batch, dim])`, whose backward
+    /// is an atomic scatter-add (`select`'s backward, `select_assign`, is serialised there). On
+    /// the CPU backends, `weight.select(0, idx)`: the same rows and the same gradient (the rows'
+    /// gradients added in batch order), without building and reading a `[batch, dim]` index.
     ///
     /// # Shapes
     /// - `idx`: `[batch]`
     /// - output: `[batch, dim]`
     pub fn lookup(&self, idx: Tensor<1, Int>) -> Tensor<2> {
+        let weight = self.weight.val();
+        if on_cpu(&weight.device()) {
+            return weight.select(0, idx);
+        }
         let [batch] = idx.dims();
         let dim = self.dim();
         let idx = idx.reshape([batch, 1]).expand([batch, dim]);
-        self.weight.val().gather(0, idx)
+        weight.gather(0, idx)
     }
 
     /// The whole table.
@@ -140,6 +153,38 @@ mod tests {
             .flat_map(|&r| all[r * 3..r * 3 + 3].to_vec())
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn cpu_lookup_matches_the_gather_path_in_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        assert!(on_cpu(&device));
+        let table = EmbeddingTableConfig::new(5, 3).with_seed(3).init(&device);
+        let ids = [4i64, 1, 4, 0, 4];
+        let weights = Tensor::<2>::from_floats(
+            [
+                [1.0, -2.0, 0.5],
+                [3.0, 1.0, 1.0],
+                [0.25, 2.0, -1.0],
+                [1.0, 1.0, 1.0],
+                [-3.0, 0.0, 2.0],
+            ],
+            &device,
+        );
+        let idx = || Tensor::<1, Int>::from_ints(ids, &device);
+        let run = |rows: Tensor<2>| {
+            let loss = (rows.clone() * rows * weights.clone()).sum();
+            let grads = loss.backward();
+            let grad = table.weight.grad(&grads).unwrap();
+            (
+                loss.into_data().to_vec::<f32>().unwrap(),
+                grad.into_data().to_vec::<f32>().unwrap(),
+            )
+        };
+        let fast = run(table.lookup(idx()));
+        let gather_idx = idx().reshape([5, 1]).expand([5, 3]);
+        let reference = run(table.weight.val().gather(0, gather_idx));
+        assert_eq!(fast, reference);
     }
 
     #[test]
