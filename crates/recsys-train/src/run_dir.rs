@@ -144,6 +144,7 @@ impl Manifest {
 pub enum DirState {
     /// Nothing there yet.
     Missing,
+    /// An empty folder (or one holding only the temporary files of an interrupted write).
     Empty,
     /// A run (it has a `config.toml` or a `manifest.json`).
     Run,
@@ -261,7 +262,11 @@ impl RunDir {
             Ok(m) if !m.is_dir() => return Ok(DirState::NotAFolder),
             Ok(_) => {}
         }
-        let names = entries(path)?;
+        // Temporary files are what a crash during the first write left: nothing to keep.
+        let names: Vec<(String, bool)> = entries(path)?
+            .into_iter()
+            .filter(|(n, _)| !is_temp_name(n))
+            .collect();
         if names.is_empty() {
             return Ok(DirState::Empty);
         }
@@ -280,7 +285,18 @@ impl RunDir {
     pub fn create_fresh(path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
         match Self::probe(&path)? {
-            DirState::Missing | DirState::Empty => {}
+            DirState::Missing => {}
+            DirState::Empty => {
+                let mut removed = false;
+                for (name, is_dir) in entries(&path)? {
+                    if !is_dir && is_temp_name(&name) {
+                        removed |= remove_file(&path.join(name))?;
+                    }
+                }
+                if removed {
+                    sync_folder(&path)?;
+                }
+            }
             DirState::NotAFolder => {
                 return Err(TrainError::format(&path, "not a folder"));
             }
@@ -449,17 +465,39 @@ impl RunDir {
 
     fn committed_metrics(&self, m: &Manifest) -> Result<Vec<EpochRecord>> {
         let path = self.metrics_path();
-        if m.legacy {
-            let text = fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-            return parse_metrics(&path, &text);
+        let text = self.committed_metrics_text(m)?;
+        let records = parse_metrics(&path, &text)?;
+        if !m.legacy && records.len() != m.metrics.lines {
+            return Err(TrainError::format(
+                &path,
+                format!(
+                    "{} committed lines, but {MANIFEST_FILE} records {}",
+                    records.len(),
+                    m.metrics.lines
+                ),
+            ));
         }
-        let bytes = fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-        let n = m.metrics.bytes as usize;
+        Ok(records)
+    }
+
+    /// The committed beginning of `metrics.jsonl`, checked against the manifest (all of it for
+    /// a run from before manifests), ending with a line break unless empty.
+    fn committed_metrics_text(&self, m: &Manifest) -> Result<String> {
+        let path = self.metrics_path();
+        let bytes = match fs::read(&path) {
+            Err(e) if m.legacy && e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            other => other.map_err(|e| TrainError::io(&path, e))?,
+        };
         let differs = |what: &str| {
             TrainError::format(
                 &path,
                 format!("{what} differs from what {MANIFEST_FILE} records: the file was changed"),
             )
+        };
+        let n = if m.legacy {
+            bytes.len()
+        } else {
+            m.metrics.bytes as usize
         };
         if bytes.len() < n {
             return Err(differs("the length"));
@@ -470,12 +508,12 @@ impl RunDir {
         {
             return Err(differs("the content"));
         }
-        let text = std::str::from_utf8(prefix).map_err(|_| differs("the content"))?;
-        let records = parse_metrics(&path, text)?;
-        if records.len() != m.metrics.lines {
-            return Err(differs("the number of lines"));
+        let mut text = String::from_utf8(prefix.to_vec())
+            .map_err(|_| TrainError::format(&path, "not UTF-8 text"))?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
         }
-        Ok(records)
+        Ok(text)
     }
 
     /// Reads the file `entry` names, checked against its size and checksum.
@@ -606,14 +644,36 @@ impl RunDir {
         })?;
         let optimizer =
             self.write_checkpoint_file(&format!("optimizer-e{epoch:04}.bpk"), &optim_bytes)?;
-        let metrics = self.write_metrics(history)?;
-        let best = if best {
-            Some(BestEntry {
+        let committed = match &previous {
+            Some(m) => self.committed_metrics_text(m)?,
+            None => String::new(),
+        };
+        let metrics = self.write_metrics(&committed, history.last())?;
+        if metrics.lines != history.len() {
+            return Err(TrainError::format(
+                self.metrics_path(),
+                format!(
+                    "{} committed lines and a new one, but the history has {} epochs",
+                    metrics.lines - 1,
+                    history.len()
+                ),
+            ));
+        }
+        let best = match previous.and_then(|m| m.best) {
+            _ if best => Some(BestEntry {
                 epoch,
                 model: model.clone(),
-            })
-        } else {
-            previous.and_then(|m| m.best)
+            }),
+            // The best weights of a run from before manifests move into the checkpoints.
+            Some(b) if !b.model.path.starts_with(CHECKPOINTS_DIR) => {
+                let bytes = self.read_entry(&b.model)?;
+                let name = format!("model-e{:04}.bpk", b.epoch);
+                Some(BestEntry {
+                    epoch: b.epoch,
+                    model: self.write_checkpoint_file(&name, &bytes)?,
+                })
+            }
+            kept => kept,
         };
         self.publish(Manifest {
             format: MANIFEST_FORMAT,
@@ -631,7 +691,7 @@ impl RunDir {
     pub fn publish_weights<M: Module>(&self, model: &M) -> Result<()> {
         let model =
             self.write_checkpoint_file("model-e0000.bpk", &model_bytes(model, &self.path)?)?;
-        let metrics = self.write_metrics(&[])?;
+        let metrics = self.write_metrics("", None)?;
         self.publish(Manifest {
             format: MANIFEST_FORMAT,
             epoch: 0,
@@ -643,17 +703,19 @@ impl RunDir {
         })
     }
 
-    /// Rewrites `metrics.jsonl` from `history`; its manifest entry.
-    fn write_metrics(&self, history: &[EpochRecord]) -> Result<MetricsEntry> {
+    /// Writes `metrics.jsonl`: the committed lines `committed` as they are (a line parsed and
+    /// written again could differ in the last digit of a float), then `record`; its manifest
+    /// entry.
+    fn write_metrics(&self, committed: &str, record: Option<&EpochRecord>) -> Result<MetricsEntry> {
         let path = self.metrics_path();
-        let mut text = String::new();
-        for record in history {
+        let mut text = committed.to_string();
+        if let Some(record) = record {
             text += &serde_json::to_string(record).map_err(|e| TrainError::format(&path, e))?;
             text.push('\n');
         }
         recsys_data::io::write_atomic(&path, text.as_bytes())?;
         Ok(MetricsEntry {
-            lines: history.len(),
+            lines: text.lines().filter(|l| !l.trim().is_empty()).count(),
             bytes: text.len() as u64,
             sha256: Some(sha256_hex(text.as_bytes())),
         })
@@ -709,8 +771,11 @@ impl RunDir {
                 .map_err(|e| TrainError::io(&path, e))?
                 .len();
             if len > m.metrics.bytes {
-                let records = self.committed_metrics(m)?;
-                self.write_metrics(&records)?;
+                // The committed bytes as they are (a parsed and written again line could differ
+                // in the last digit of a float).
+                self.committed_metrics(m)?;
+                let bytes = fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+                recsys_data::io::write_atomic(&path, &bytes[..m.metrics.bytes as usize])?;
             }
         }
         Ok(manifest)

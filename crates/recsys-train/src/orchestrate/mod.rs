@@ -184,8 +184,12 @@ pub fn resume_run(
         )));
     }
     let mut config = resume_config(&stored, options.overrides.clone())?;
-    check_same_ids(dir, &run.read_idmap()?, ids)?;
     let committed = run.recover()?;
+    match committed {
+        Some(_) => check_same_ids(dir, &run.read_idmap()?, ids)?,
+        // Training stopped before its first checkpoint, perhaps before the id map was written.
+        None => run.write_idmap(ids)?,
+    }
     let done = committed.as_ref().map_or(0, |m| m.epoch);
     config.train.epochs = match options.more_epochs {
         Some(n) => done + n,
