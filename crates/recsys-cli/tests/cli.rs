@@ -4,6 +4,7 @@ use std::path::Path;
 
 mod common;
 mod crash;
+mod runs;
 
 use common::*;
 

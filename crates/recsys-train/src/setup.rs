@@ -328,6 +328,15 @@ pub fn resume_config(config: &RunConfig, overrides: Overrides) -> Result<RunConf
     if let Some(p) = overrides.patience {
         resumed.train.patience = Some(p);
     }
+    if let Some(kind) = overrides.task
+        && kind != config.task.kind()
+    {
+        return Err(config_err(format!(
+            "--task contradicts the run being resumed, whose config.toml has task.kind = {}",
+            toml::Value::try_from(config.task.kind())
+                .map_or_else(|_| format!("{:?}", config.task.kind()), |v| v.to_string())
+        )));
+    }
     let base = to_table(&applied(config, Overrides::default())?)?;
     for (flag, one) in each_flag(overrides) {
         let changed = applied(config, one).map_err(|e| {
@@ -384,9 +393,6 @@ fn each_flag(o: Overrides) -> Vec<(&'static str, Overrides)> {
     }
     if let Some(v) = o.metric {
         one("--metric", &|x| x.metric = Some(v));
-    }
-    if let Some(v) = o.task {
-        one("--task", &|x| x.task = Some(v));
     }
     if let Some(v) = o.loss {
         one("--loss", &|x| x.loss = Some(v));

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::common::*;
 
 /// A small ratings file in the MovieLens CSV layout: 40 users, 30 items, 12 ratings each.
-fn ratings_csv(dir: &Path) -> PathBuf {
+pub fn ratings_csv(dir: &Path) -> PathBuf {
     let mut text = String::from("userId,movieId,rating,timestamp\n");
     let mut state: u64 = 7;
     let mut next = |n: u64| {
@@ -34,7 +34,7 @@ fn ratings_csv(dir: &Path) -> PathBuf {
 }
 
 /// Three epochs of MF on flex, validating (the best epoch moves, then stays).
-fn train_args(data: &Path, out: &Path) -> Vec<String> {
+pub fn train_args(data: &Path, out: &Path) -> Vec<String> {
     [
         "train",
         "--data",
@@ -56,7 +56,7 @@ fn train_args(data: &Path, out: &Path) -> Vec<String> {
     .to_vec()
 }
 
-fn run(args: &[String], env: &[(&str, String)]) -> Output {
+pub fn run(args: &[String], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_recsys"));
     cmd.args(args);
     for (k, v) in env {
