@@ -273,8 +273,9 @@ pub fn run(args: KillTestArgs) -> Result<()> {
                 let at = Duration::from_secs_f64(moments.unit() * reference.seconds);
                 if h.kill_after(&Harness::resume_args(&dir), at)? {
                     resume_kills += 1;
-                    outcome = check_state(&h, &dir, &reference);
                 }
+                // Killed or finished, the resume moved the run on.
+                outcome = check_state(&h, &dir, &reference);
             }
         }
         let outcome = outcome.and_then(|epoch| match epoch {
