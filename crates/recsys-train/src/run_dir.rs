@@ -948,3 +948,112 @@ pub fn check_same_ids(run: &Path, run_ids: &IdMap, ids: &IdMap) -> Result<()> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use recsys_models::MfOutput;
+
+    use super::*;
+    use crate::device::{BackendKind, device};
+    use crate::trainer::Trainer;
+    use crate::trainer::tests::{mf_config, synthetic, train_config};
+
+    fn names(dir: &Path) -> Vec<String> {
+        entries(dir).unwrap().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// A 2-epoch MF run trained into a new run directory under `root`.
+    fn trained(root: &Path) -> RunDir {
+        let (train, valid) = synthetic();
+        let device = device(BackendKind::Flex, 0).unwrap();
+        let run = RunDir::create(root.join("run")).unwrap();
+        let model = mf_config(&train, MfOutput::Linear).init(&device).unwrap();
+        Trainer::new(train_config(2))
+            .quiet(true)
+            .fit(model, &train, Some(&valid), &device, Some(&run))
+            .unwrap();
+        run
+    }
+
+    #[test]
+    fn temporary_names_are_those_of_publish_atomic() {
+        for name in [".metrics.jsonl.tmp-12-0", ".model-e0001.bpk.tmp-1-23"] {
+            assert!(is_temp_name(name), "{name}");
+        }
+        for name in [
+            "metrics.jsonl",
+            ".metrics.jsonl.tmp-",
+            ".a.tmp-1-x",
+            "a.tmp-1-2",
+        ] {
+            assert!(!is_temp_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn recover_leaves_the_committed_state_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = trained(tmp.path());
+        let committed = run.manifest().unwrap().unwrap();
+        assert_eq!((committed.epoch, committed.metrics.lines), (2, 2));
+        let metrics = fs::read(run.metrics_path()).unwrap();
+        // What a kill during epoch 3 could leave: its files, temporary files, a third line.
+        let dir = run.path().join(CHECKPOINTS_DIR);
+        fs::write(dir.join("model-e0003.bpk"), b"half").unwrap();
+        fs::write(dir.join(".optimizer-e0003.bpk.tmp-9-9"), b"half").unwrap();
+        fs::write(run.path().join(".manifest.json.tmp-9-10"), b"{").unwrap();
+        let mut longer = metrics.clone();
+        longer.extend_from_slice(b"{\"epoch\": 3, \"torn");
+        fs::write(run.metrics_path(), &longer).unwrap();
+        // Readers see two epochs.
+        assert_eq!(run.read_metrics().unwrap().len(), 2);
+        assert_eq!(run.recover().unwrap(), Some(committed.clone()));
+        assert_eq!(fs::read(run.metrics_path()).unwrap(), metrics);
+        let mut named: Vec<String> = committed
+            .named()
+            .iter()
+            .map(|p| p.trim_start_matches("checkpoints/").to_string())
+            .collect();
+        named.sort();
+        named.dedup();
+        assert_eq!(names(&dir), named);
+        assert!(!names(run.path()).iter().any(|n| is_temp_name(n)));
+        // A changed committed line is an error, not a silent reading.
+        let mut changed = metrics.clone();
+        changed[10] ^= 1;
+        fs::write(run.metrics_path(), &changed).unwrap();
+        let err = run.read_metrics().unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.jsonl") && err.contains("differs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn create_fresh_removes_a_run_and_keeps_other_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = trained(tmp.path());
+        fs::write(run.path().join("notes.txt"), b"mine").unwrap();
+        fs::write(run.path().join("valid.negative"), b"").unwrap();
+        assert_eq!(RunDir::probe(run.path()).unwrap(), DirState::Run);
+        RunDir::create_fresh(run.path()).unwrap();
+        assert_eq!(names(run.path()), vec!["notes.txt".to_string()]);
+        assert!(run.manifest().unwrap().is_none());
+        assert_eq!(
+            RunDir::probe(run.path()).unwrap(),
+            DirState::Other("notes.txt".into())
+        );
+        let err = RunDir::create_fresh(run.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("not a run directory") && err.contains("notes.txt"),
+            "{err}"
+        );
+        // A folder holding only what an interrupted first write left counts as empty.
+        let other = tmp.path().join("other");
+        fs::create_dir(&other).unwrap();
+        fs::write(other.join(".config.toml.tmp-1-0"), b"x").unwrap();
+        assert_eq!(RunDir::probe(&other).unwrap(), DirState::Empty);
+        RunDir::create_fresh(&other).unwrap();
+        assert!(names(&other).is_empty());
+    }
+}
