@@ -97,7 +97,7 @@ fn check_contract(what: &str, dir: &Path) {
     if rows.is_file() {
         std::fs::copy(&rows, copy.join("train-rows.bin")).unwrap();
     }
-    run.model.save(&target, Checkpoint::Best).unwrap();
+    run.model.save(&target).unwrap();
     let again = load_run(&copy, Checkpoint::Best, None).unwrap();
     assert_eq!(again.score_all(&users), all, "{what}: save/load round trip");
 

@@ -1,6 +1,7 @@
-//! Project automation: `cargo xtask bench`.
+//! Project automation: `cargo xtask bench`, `cargo xtask killtest`.
 
 mod bench;
+mod killtest;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +16,9 @@ struct Cli {
 enum Command {
     /// Measure loading, training and inference; write JSON and a BENCHMARKS.md table.
     Bench(bench::BenchArgs),
+    /// Kill `recsys train` (and resumes) at random moments; check each run directory left and
+    /// that resuming ends as an uninterrupted run.
+    Killtest(killtest::KillTestArgs),
     /// Render a saved results file (e.g. from the GPU machine) into a BENCHMARKS.md section.
     BenchMd {
         file: std::path::PathBuf,
@@ -54,6 +58,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
+        Command::Killtest(args) => killtest::run(args),
         Command::BenchMd { file, section } => bench::render(&file, &section),
         Command::ProbeLoad { path } => bench::probe_load(&path),
         Command::ProbeTrain {

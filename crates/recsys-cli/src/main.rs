@@ -9,7 +9,7 @@ mod prep;
 mod sanity_cmd;
 mod train_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Recommender systems on Burn: MovieLens data, training on wgpu, flex or ndarray, evaluation
 /// and inference.
@@ -48,8 +48,13 @@ enum Command {
 
 fn main() {
     restore_sigpipe();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // SAFETY: at start-up, before any thread exists.
+    unsafe { recsys_train::device::default_device_on_cpu() };
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         // Help and version go to stdout with exit code 0; a bad argument is a user mistake
         // like any other: its message and exit code 1.
         Err(e) if !e.use_stderr() => e.exit(),
@@ -60,7 +65,13 @@ fn main() {
     };
     let result = match cli.command {
         Command::Data { command } => data_cmd::run(command),
-        Command::Train(args) => train_cmd::train(*args),
+        Command::Train(args) => {
+            let given = matches
+                .subcommand_matches("train")
+                .map(train_cmd::Given::from)
+                .unwrap_or_default();
+            train_cmd::train(*args, &given)
+        }
         Command::Eval(args) => eval_cmd::eval(args),
         Command::Predict(args) => eval_cmd::predict(args),
         Command::Recommend(args) => infer_cmd::recommend(args),

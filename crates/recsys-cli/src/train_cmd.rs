@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
-use clap::Args;
+use anyhow::{Result, bail};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
 use recsys_models::{Activation, AutoRecBase, NcfInput};
 use recsys_train::{
-    Checkpoint, ConfigFile, LossName, Metric, ModelConfig, ModelOverrides, OptimizerName,
-    Overrides, Pretrained, Protocol, TaskKind, TrainSummary, load_run, resume_run, setup,
-    train_run,
+    Checkpoint, ConfigFile, DirState, LossName, Metric, ModelConfig, ModelOverrides, OptimizerName,
+    Overrides, Pretrained, Protocol, ResumeOptions, RunDir, TaskKind, TrainSummary, load_run,
+    resume_run, setup, train_run,
 };
 use serde_json::json;
 
@@ -26,8 +27,11 @@ pub struct TrainArgs {
     /// [default: mf]
     #[arg(long, value_parser = model_name)]
     model: Option<String>,
-    /// Continue the run in this directory from its last weights and optimizer state for
-    /// --epochs more epochs, on the data and split it was trained on.
+    /// Continue the run in this directory from its last committed epoch (weights and optimizer
+    /// state), on the data and split it was trained on: --epochs more epochs, or without
+    /// --epochs the epochs it still had planned (as many again when it finished). --backend,
+    /// --device-index, --readback-steps, --profile and --patience may change; a flag that
+    /// contradicts the run (its data, model or training settings) is an error.
     #[arg(long)]
     resume: Option<PathBuf>,
     /// The MF run whose embeddings a regressor reads (frozen).
@@ -141,9 +145,13 @@ pub struct TrainArgs {
     /// L2 penalty on the looked-up embeddings (and biases).
     #[arg(long)]
     l2: Option<f64>,
-    /// Run directory (default: runs/<model>-<time>).
+    /// Run directory (default: runs/<model>-<time>): a new or empty folder; an existing run
+    /// is refused unless --overwrite.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the run in --out: its files are removed first (other files in the folder stay).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -224,10 +232,31 @@ impl TrainArgs {
     }
 }
 
-pub fn train(args: TrainArgs) -> Result<()> {
+/// The flags given on the command line (not defaulted), by argument id.
+#[derive(Default)]
+pub struct Given(Vec<String>);
+
+impl From<&ArgMatches> for Given {
+    fn from(m: &ArgMatches) -> Self {
+        Given(
+            m.ids()
+                .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+                .map(|id| id.as_str().to_string())
+                .collect(),
+        )
+    }
+}
+
+impl Given {
+    fn has(&self, id: &str) -> bool {
+        self.0.iter().any(|g| g == id)
+    }
+}
+
+pub fn train(args: TrainArgs, given: &Given) -> Result<()> {
     let started = Instant::now();
     if let Some(dir) = &args.resume {
-        return resume(&args, dir);
+        return resume(&args, dir, given);
     }
     let file = args.config.as_deref().map(ConfigFile::read).transpose()?;
     let mut config = setup::draft(args.model(), file.as_ref(), args.overrides())?;
@@ -247,29 +276,125 @@ pub fn train(args: TrainArgs) -> Result<()> {
             .map_or(0, |d| d.as_secs());
         PathBuf::from("runs").join(format!("{}-{stamp}", args.model()))
     });
+    check_out(&dir, args.overwrite)?;
     let valid = (!prep.valid.is_empty()).then_some(&prep.valid);
     let summary = train_run(&dir, &config, &ds.ids, &prep.train, valid, args.quiet())?;
     report(&args, &dir, &prep, summary, started)
 }
 
+/// `--out`: a new or empty folder, or with `--overwrite` a run to replace.
+fn check_out(dir: &Path, overwrite: bool) -> Result<()> {
+    let shown = dir.display();
+    match RunDir::probe(dir)? {
+        DirState::Missing | DirState::Empty => Ok(()),
+        DirState::Run if overwrite => Ok(()),
+        DirState::Run => bail!(
+            "--out {shown} is a run directory already: continue it with --resume {shown}, or \
+             replace it with --overwrite"
+        ),
+        DirState::Other(name) => bail!(
+            "--out {shown} is not empty and is not a run directory (it holds {name:?}): give a \
+             new or empty folder"
+        ),
+        DirState::NotAFolder => bail!("--out {shown} is a file, not a folder"),
+    }
+}
+
 /// `--resume DIR`: more epochs of an existing run, on the data and split it recorded.
-fn resume(args: &TrainArgs, dir: &Path) -> Result<()> {
+fn resume(args: &TrainArgs, dir: &Path, given: &Given) -> Result<()> {
     let started = Instant::now();
-    let run = recsys_train::RunDir::open(dir)?;
+    let run = RunDir::open(dir)?;
     let config: recsys_train::RunConfig = run.read_config()?;
+    check_resume_flags(args, dir, &config, given)?;
+    let mut overrides = args.overrides();
+    overrides.epochs = None;
+    // Fails fast, before the data is read, on a flag that contradicts the run.
+    recsys_train::resume_config(&config, overrides.clone())?;
     let prep = crate::prep::replay(&config.data, None)?;
     let valid = (!prep.valid.is_empty()).then_some(&prep.valid);
-    let extra = args.epochs.unwrap_or(config.train.epochs);
-    let summary = resume_run(
-        dir,
-        args.model.as_deref(),
-        extra,
-        &prep.dataset.ids,
-        &prep.train,
-        valid,
-        args.quiet(),
-    )?;
+    let options = ResumeOptions {
+        model: args.model.clone(),
+        more_epochs: args.epochs,
+        overrides,
+        quiet: args.quiet(),
+    };
+    let summary = resume_run(dir, &options, &prep.dataset.ids, &prep.train, valid)?;
     report(args, dir, &prep, summary, started)
+}
+
+/// The data flags of a resumed run: each one given must say what the run's `[data]` recipe
+/// says (a resumed run replays it), `--out` must be the run itself, and a config file cannot
+/// be given.
+fn check_resume_flags(
+    args: &TrainArgs,
+    dir: &Path,
+    config: &recsys_train::RunConfig,
+    given: &Given,
+) -> Result<()> {
+    let recipe = &config.data;
+    let contradicts = |flag: &str, value: &dyn std::fmt::Debug| -> anyhow::Error {
+        anyhow::anyhow!(
+            "--{flag} contradicts the run being resumed, whose config.toml records {value:?}; a \
+             resumed run keeps its data and split (train a new run to change them)"
+        )
+    };
+    let same_path = |a: &str, b: &str| {
+        a == b
+            || matches!(
+                (Path::new(a).canonicalize(), Path::new(b).canonicalize()),
+                (Ok(x), Ok(y)) if x == y
+            )
+    };
+    let src = &args.source;
+    if given.has("data") && !same_path(&src.data, &recipe.source) {
+        return Err(contradicts("data", &recipe.source));
+    }
+    if given.has("format") && src.format != recipe.format {
+        return Err(contradicts("format", &recipe.format));
+    }
+    if given.has("split") && args.split.split != recipe.split {
+        return Err(contradicts("split", &recipe.split));
+    }
+    if given.has("valid") && args.split.valid != recipe.valid {
+        return Err(contradicts("valid", &recipe.valid));
+    }
+    if given.has("test") && args.split.test != recipe.test {
+        return Err(contradicts("test", &recipe.test));
+    }
+    if given.has("positives_above") && src.positives_above != recipe.positives_above {
+        return Err(contradicts("positives-above", &recipe.positives_above));
+    }
+    if given.has("items_by_title") && src.items_by_title != recipe.items_by_title {
+        return Err(contradicts("items-by-title", &recipe.items_by_title));
+    }
+    for (id, flag) in [
+        ("delimiter", "--delimiter"),
+        ("header", "--header"),
+        ("columns", "--columns"),
+        ("scale", "--scale"),
+        ("duplicates", "--duplicates"),
+    ] {
+        if given.has(id) {
+            bail!(
+                "{flag} cannot be given with --resume: a resumed run reads its data as its \
+                 config.toml records it (source {:?})",
+                recipe.source
+            );
+        }
+    }
+    if given.has("config") {
+        bail!("--config cannot be given with --resume: a resumed run keeps its own config.toml");
+    }
+    if let Some(out) = &args.out
+        && !same_path(&out.to_string_lossy(), &dir.to_string_lossy())
+    {
+        bail!(
+            "--out {} contradicts --resume {}: a resumed run is written where it is",
+            out.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Scores the best weights on the test part (or the validation part without one) and prints

@@ -3,6 +3,8 @@
 use std::path::Path;
 
 mod common;
+mod crash;
+mod runs;
 
 use common::*;
 
@@ -264,8 +266,7 @@ fn train_eval_predict_contract() {
         "config.toml",
         "idmap.json",
         "metrics.jsonl",
-        "model-best.bpk",
-        "model-last.bpk",
+        "manifest.json",
     ] {
         assert!(dir.path().join("run").join(f).exists(), "run lacks {f}");
     }

@@ -47,9 +47,14 @@ pub fn publish_atomic<T, E: From<DataError>>(
     write: impl FnOnce(&Path) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
     let tmp = temp_path(path);
+    fault_point("write", &tmp);
     let result = write(&tmp).and_then(|value| {
+        fault_point("fsync", &tmp);
         sync_file(&tmp)
-            .and_then(|()| std::fs::rename(&tmp, path))
+            .and_then(|()| {
+                fault_point("rename", path);
+                std::fs::rename(&tmp, path)
+            })
             .map_err(|e| DataError::io(path, e))?;
         Ok(value)
     });
@@ -57,8 +62,74 @@ pub fn publish_atomic<T, E: From<DataError>>(
         let _ = std::fs::remove_file(&tmp);
         return result;
     }
-    sync_dir(parent_dir(path)).map_err(|e| DataError::io(path, e))?;
+    sync_folder(parent_dir(path))?;
     result
+}
+
+/// Flushes a folder's entries to disk (after a rename, creation or removal in it), so that the
+/// change survives a crash of the machine too.
+pub fn sync_folder(dir: &Path) -> Result<()> {
+    fault_point("fsync-dir", dir);
+    sync_dir(dir).map_err(|e| DataError::io(dir, e))
+}
+
+/// Whether `name` is a temporary name of [`publish_atomic`] (`.<name>.tmp-<pid>-<n>`): what a
+/// crash between writing and renaming leaves behind.
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let mut parts = tail.split('-');
+    let digits =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
+}
+
+/// Names the environment variable of the crash injection of [`fault_point`]: the process kills
+/// itself just before its `N`th file operation (counted from 1).
+pub const FAULT_AT_ENV: &str = "RECSYS_FAULT_AT";
+/// With this environment variable set (to anything but `0`), every [`fault_point`] prints
+/// `fault point N: <operation> <path>` to stderr, which is how a test counts them.
+pub const FAULT_TRACE_ENV: &str = "RECSYS_FAULT_TRACE";
+
+/// A point where a crash can tear what is on disk: called just before each write, flush, rename,
+/// removal and folder creation of the atomic writes and of run directories. Without
+/// [`FAULT_AT_ENV`] and [`FAULT_TRACE_ENV`] it only counts. Crash-consistency tests set
+/// `RECSYS_FAULT_AT=N` to make the process die at its `N`th point as a `kill -9` would (no
+/// clean-up, no destructors), then check what it left.
+pub fn fault_point(what: &str, path: &Path) {
+    static SETTINGS: std::sync::OnceLock<(Option<u64>, bool)> = std::sync::OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let (at, trace) = *SETTINGS.get_or_init(|| {
+        let at = std::env::var(FAULT_AT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        let trace = std::env::var_os(FAULT_TRACE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        (at, trace)
+    });
+    if at.is_none() && !trace {
+        return;
+    }
+    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if trace {
+        eprintln!("fault point {n}: {what} {}", path.display());
+    }
+    if at == Some(n) {
+        die();
+    }
+}
+
+/// Ends the process at once, as `kill -9` would.
+fn die() -> ! {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sending SIGKILL to this process; nothing runs after it.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
 }
 
 /// The folder of `path` (`.` for a bare file name).

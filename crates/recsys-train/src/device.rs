@@ -330,6 +330,22 @@ pub fn device(kind: BackendKind, device_index: usize) -> Result<Device, DeviceEr
     Ok(device.autodiff())
 }
 
+/// Makes Burn's default device the Flex CPU backend (`BURN_DEVICE=flex`) unless the environment
+/// already names one. Burn puts a few things on its default device whatever device a run chose:
+/// loading an optimiser's state does (the state moves to the parameters' device at the next
+/// step), and with wgpu compiled in, that default would start a wgpu runtime, probing Vulkan,
+/// on a run that asked for `flex` or `ndarray`.
+///
+/// # Safety
+///
+/// Sets an environment variable: call it before the process starts any other thread.
+pub unsafe fn default_device_on_cpu() {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: the caller guarantees that no other thread runs yet.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+}
+
 /// CPU backends allocate every tensor on the heap; with glibc, blocks above the mmap threshold
 /// (at most 32 MiB by default) get fresh pages from the kernel on each allocation, which the
 /// kernel zeroes: with large batches (a two-tower's `[4096, 4096]` logits are 64 MiB) that page

@@ -12,8 +12,8 @@
 //! - [`trainer`]: the training loop, generic over [`RatingModel`](recsys_models::RatingModel).
 //! - [`record`]: what the training loop records per epoch ([`EpochRecord`]).
 //! - [`eval`]: rating predictions and rating metrics of a trained model.
-//! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `model-{best,last}.bpk`,
-//!   `optimizer-last.bpk`, `loss.svg` and `<metric>.svg`.
+//! - [`run_dir`]: `config.toml`, `idmap.json`, `metrics.jsonl`, `manifest.json` (the committed
+//!   state) and the per-epoch weights and optimiser state it names, `loss.svg` and `<metric>.svg`.
 //! - [`plot`]: the hand-written SVG line charts of the run directory.
 //! - [`config`]: the resolved configuration of a run ([`RunConfig`]) and its data recipe.
 //! - [`task`]: ratings or implicit feedback, with its loss and validation protocol.
@@ -62,11 +62,11 @@ pub use heldout::{Part, Parts, heldout_ranking};
 pub use loaded::{LoadedRun, load_run};
 pub use metrics::{Metric, RankMetric, RatingMetrics};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig, OptimizerName};
-pub use orchestrate::{SELECTION_DIR, resume_run, train_run};
+pub use orchestrate::{ResumeOptions, SELECTION_DIR, resume_run, train_run};
 pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
 pub use record::{EpochRecord, PhaseSeconds, TrainSummary, metric_value};
-pub use run_dir::{Checkpoint, RunDir, check_same_ids};
-pub use setup::{ConfigFile, LossName, Overrides};
+pub use run_dir::{Checkpoint, DirState, Manifest, RunDir, check_same_ids};
+pub use setup::{ConfigFile, LossName, Overrides, resume_config};
 pub use task::{ImplicitLossKind, ImplicitTask, Protocol, Task, TaskKind};
 pub use topk::{Scored, Vectors, recommend, similar_items, top_k};
 pub use trainer::{TrainConfig, TrainOutcome, Trainer};

@@ -309,3 +309,170 @@ fn loss_name(l: LossName) -> &'static str {
         LossName::Softmax => "softmax",
     }
 }
+
+/// The configuration a resumed run continues with: the run's `config`, with the settings of
+/// `overrides` that may change between sessions of one run applied (the backend and device, the
+/// loss read-back steps, profiling, patience). Every other setting given must equal the run's:
+/// one that would change the model, the optimisation or the task is an error naming its flag
+/// and the run's value. `overrides.epochs` is not looked at (a resumed run counts its epochs
+/// from where it stopped).
+pub fn resume_config(config: &RunConfig, overrides: Overrides) -> Result<RunConfig> {
+    let mut resumed = config.clone();
+    set(overrides.backend, &mut resumed.backend);
+    set(overrides.device_index, &mut resumed.device_index);
+    set(
+        overrides.readback_steps,
+        &mut resumed.train.loss_readback_steps,
+    );
+    resumed.train.profile |= overrides.profile;
+    if let Some(p) = overrides.patience {
+        resumed.train.patience = Some(p);
+    }
+    if let Some(kind) = overrides.task
+        && kind != config.task.kind()
+    {
+        return Err(config_err(format!(
+            "--task contradicts the run being resumed, whose config.toml has task.kind = {}",
+            toml::Value::try_from(config.task.kind())
+                .map_or_else(|_| format!("{:?}", config.task.kind()), |v| v.to_string())
+        )));
+    }
+    let base = to_table(&applied(config, Overrides::default())?)?;
+    for (flag, one) in each_flag(overrides) {
+        let changed = applied(config, one).map_err(|e| {
+            config_err(format!(
+                "{flag} cannot be given when resuming this run: {e}"
+            ))
+        })?;
+        if let Some((key, value)) = first_difference(&base, &to_table(&changed)?, "") {
+            return Err(config_err(format!(
+                "{flag} contradicts the run being resumed, whose config.toml has {key} = \
+                 {value}; a resumed run keeps its data, model and training settings (train a \
+                 new run to change them)"
+            )));
+        }
+    }
+    Ok(resumed)
+}
+
+/// `config` with `overrides` applied as `draft` applies them.
+fn applied(config: &RunConfig, mut overrides: Overrides) -> Result<RunConfig> {
+    let model = std::mem::take(&mut overrides.model);
+    let mut c = config.clone();
+    apply(&mut c, overrides, model)?;
+    Ok(c)
+}
+
+/// The settings of `o` that a resumed run may not change, one `Overrides` per flag given, with
+/// the flag's name.
+fn each_flag(o: Overrides) -> Vec<(&'static str, Overrides)> {
+    let mut out: Vec<(&'static str, Overrides)> = Vec::new();
+    let mut one = |flag: &'static str, f: &dyn Fn(&mut Overrides)| {
+        let mut x = Overrides::default();
+        f(&mut x);
+        out.push((flag, x));
+    };
+    let m = &o.model;
+    if let Some(v) = o.batch_size {
+        one("--batch-size", &|x| x.batch_size = Some(v));
+    }
+    if o.refit {
+        one("--refit", &|x| x.refit = true);
+    }
+    if let Some(v) = o.seed {
+        one("--seed", &|x| x.seed = Some(v));
+    }
+    if let Some(v) = o.lr {
+        one("--lr", &|x| x.lr = Some(v));
+    }
+    if let Some(v) = o.weight_decay {
+        one("--weight-decay", &|x| x.weight_decay = Some(v));
+    }
+    if let Some(v) = o.optimizer {
+        one("--optimizer", &|x| x.optimizer = Some(v));
+    }
+    if let Some(v) = o.metric {
+        one("--metric", &|x| x.metric = Some(v));
+    }
+    if let Some(v) = o.loss {
+        one("--loss", &|x| x.loss = Some(v));
+    }
+    if let Some(v) = o.negatives {
+        one("--negatives", &|x| x.negatives = Some(v));
+    }
+    if let Some(v) = o.protocol {
+        one("--protocol", &|x| x.protocol = Some(v));
+    }
+    if let Some(v) = m.embedding_dim {
+        one("--embedding-dim", &|x| x.model.embedding_dim = Some(v));
+    }
+    if let Some(v) = &m.hidden {
+        one("--hidden", &|x| x.model.hidden = Some(v.clone()));
+    }
+    if let Some(v) = m.dropout {
+        one("--dropout", &|x| x.model.dropout = Some(v));
+    }
+    if let Some(v) = m.l2 {
+        one("--l2", &|x| x.model.l2 = Some(v));
+    }
+    if let Some(v) = m.activation {
+        one("--activation", &|x| x.model.activation = Some(v));
+    }
+    if let Some(v) = m.base {
+        one("--user-based / --item-based", &|x| x.model.base = Some(v));
+    }
+    if let Some(v) = m.input {
+        one("--input", &|x| x.model.input = Some(v));
+    }
+    if let Some(v) = m.temperature {
+        one("--temperature", &|x| x.model.temperature = Some(v));
+    }
+    if m.logq {
+        one("--logq", &|x| x.model.logq = true);
+    }
+    if m.oov {
+        one("--oov", &|x| x.model.oov = true);
+    }
+    if m.bias {
+        one("--bias", &|x| x.model.bias = true);
+    }
+    if m.rating_range {
+        one("--rating-range", &|x| x.model.rating_range = true);
+    }
+    if let Some(v) = m.rating_loss {
+        one("--loss", &|x| x.model.rating_loss = Some(v));
+    }
+    if let Some(v) = &m.pretrained {
+        one("--pretrained-gmf / --pretrained-mlp", &|x| {
+            x.model.pretrained = Some(v.clone())
+        });
+    }
+    if let Some(v) = &m.embeddings {
+        one("--embeddings", &|x| x.model.embeddings = Some(v.clone()));
+    }
+    out
+}
+
+/// The first key (dotted) whose value differs between `a` and `b`, with its value in `a`.
+fn first_difference(a: &Table, b: &Table, prefix: &str) -> Option<(String, String)> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (a.get(k), b.get(k)) {
+            (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                if let Some(d) = first_difference(x, y, &path) {
+                    return Some(d);
+                }
+            }
+            (x, y) if x != y => {
+                return Some((path, x.map_or("(absent)".into(), |v| v.to_string())));
+            }
+            _ => {}
+        }
+    }
+    None
+}

@@ -553,9 +553,9 @@ impl ModelConfig {
 }
 
 impl AnyModel {
-    /// Saves the weights into `run` as `which`.
-    pub fn save(&self, run: &RunDir, which: crate::run_dir::Checkpoint) -> Result<()> {
-        with_model!(self, F, m => run.save_model(m, which))
+    /// Publishes the weights as the weights of `run` ([`RunDir::publish_weights`]).
+    pub fn save(&self, run: &RunDir) -> Result<()> {
+        with_model!(self, F, m => run.publish_weights(m))
     }
 
     /// See [`Family::vectors`].

@@ -13,17 +13,20 @@ use crate::error::{Result, TrainError};
 use crate::family::{Family, Fit, ModelConfig, with_family};
 use crate::ranking::RankingTask;
 use crate::record::TrainSummary;
-use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
+pub use crate::run_dir::SELECTION_DIR;
+use crate::run_dir::{Checkpoint, Manifest, RunDir, check_same_ids};
+use crate::setup::{Overrides, resume_config};
 use crate::task::{ImplicitTask, Protocol, Task};
 use crate::trainer::Trainer;
 
-/// Where a refit run keeps the run that chose its epoch count.
-pub const SELECTION_DIR: &str = "selection";
-
 /// Trains `config.model` on `train` (validating on `valid`) into the run directory `dir`:
-/// writes `config.toml`, `idmap.json`, `metrics.jsonl`, `model-best.bpk`, `model-last.bpk`,
-/// `optimizer-last.bpk`, `loss.svg`, `<metric>.svg` (and `train-rows.bin` for models that read
-/// their training rows).
+/// writes `config.toml`, `idmap.json`, a checkpoint per epoch published by `manifest.json`
+/// (weights, optimiser state, `metrics.jsonl`, the best epoch), `loss.svg`, `<metric>.svg` (and
+/// `train-rows.bin` for models that read their training rows).
+///
+/// `dir` must be missing, empty, or a run: the files of a run there are removed first (once
+/// the settings are checked), so nothing of it mixes with the new one; a folder holding other
+/// files is refused.
 ///
 /// With [`TrainConfig::refit`](crate::TrainConfig::refit), that run goes to `dir/selection`, and
 /// `dir` gets a fresh model trained on `train` and `valid` together for the selection run's best
@@ -40,13 +43,16 @@ pub fn train_run(
     quiet: bool,
 ) -> Result<TrainSummary> {
     if !config.train.refit {
-        return train_into(dir, config, ids, train, valid, quiet, None);
+        return train_into(dir, config, ids, train, valid, quiet, None, true);
     }
     let Some(valid) = valid.filter(|v| !v.is_empty()) else {
         return Err(TrainError::Config(
             "refit needs a validation part (it picks the number of epochs)".into(),
         ));
     };
+    config.train.validate()?;
+    config.model.check_task(&config.task)?;
+    RunDir::create_fresh(dir)?;
     let mut select = config.clone();
     select.train.refit = false;
     for run in select.model.source_runs_mut() {
@@ -63,6 +69,7 @@ pub fn train_run(
         Some(valid),
         quiet,
         None,
+        true,
     )?;
     let both = Interactions::concat(&[train, valid]);
     if !quiet {
@@ -80,6 +87,7 @@ pub fn train_run(
         None,
         quiet,
         Some(chosen.best_epoch),
+        false,
     )?;
     Ok(TrainSummary {
         best_epoch: chosen.best_epoch,
@@ -91,7 +99,9 @@ pub fn train_run(
     })
 }
 
-/// One training run into `dir`, stopping after epoch `stop_after` when given.
+/// One training run into `dir`, stopping after epoch `stop_after` when given; with `fresh`, the
+/// files of a run already in `dir` are removed first ([`RunDir::create_fresh`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_into(
     dir: &Path,
     config: &RunConfig,
@@ -100,6 +110,7 @@ pub(crate) fn train_into(
     valid: Option<&Interactions>,
     quiet: bool,
     stop_after: Option<usize>,
+    fresh: bool,
 ) -> Result<TrainSummary> {
     config.train.validate()?;
     config.model.check_task(&config.task)?;
@@ -107,7 +118,11 @@ pub(crate) fn train_into(
     with_family!(&config.model, F, c => {
         let model = c.build(ids, &device)?;
         let (trainer, valid, implicit) = plan(config, train, valid, quiet)?;
-        let run = RunDir::create(dir)?;
+        let run = if fresh {
+            RunDir::create_fresh(dir)?
+        } else {
+            RunDir::create(dir)?
+        };
         run.write_config(config)?;
         run.write_idmap(ids)?;
         let fit = Fit {
@@ -123,45 +138,76 @@ pub(crate) fn train_into(
     })
 }
 
-/// Continues the run in `dir` for `extra_epochs` more epochs from its last weights and optimiser
-/// state, on the same data (`ids` must equal the run's id map), appending to `metrics.jsonl` and
-/// updating `config.toml`'s epoch count. With `model`, the run must be of that model's family.
+/// How to continue a run (what `recsys train --resume` may say).
+#[derive(Debug, Clone, Default)]
+pub struct ResumeOptions {
+    /// The model the caller expects (a `--model` name): it must be the run's.
+    pub model: Option<String>,
+    /// Epochs to train on top of those committed. `None`: the epochs the run still had planned
+    /// (an interrupted run is finished as planned), or, when it trained them all or stopped
+    /// early, as many again as it planned.
+    pub more_epochs: Option<usize>,
+    /// Settings given for the resumed session: the backend and device, loss read-back, profile
+    /// and patience are honoured; any other must equal the run's (see
+    /// [`resume_config`](crate::setup::resume_config)).
+    pub overrides: Overrides,
+    pub quiet: bool,
+}
+
+/// Continues the run in `dir` from its committed state (the last weights and optimiser state
+/// its manifest names; first removing what an interrupted write left) on the same data (`ids`
+/// must equal the run's id map), appending to `metrics.jsonl` and updating `config.toml`'s
+/// epoch count and device. A run that committed no epoch starts again from its configuration.
 pub fn resume_run(
     dir: &Path,
-    model: Option<&str>,
-    extra_epochs: usize,
+    options: &ResumeOptions,
     ids: &IdMap,
     train: &Interactions,
     valid: Option<&Interactions>,
-    quiet: bool,
 ) -> Result<TrainSummary> {
     let run = RunDir::open(dir)?;
-    let mut config: RunConfig = run.read_config()?;
-    if let Some(name) = model
-        && ModelConfig::family_of(name) != Some(config.model.family())
+    let stored: RunConfig = run.read_config()?;
+    if let Some(name) = options.model.as_deref()
+        && ModelConfig::canonical(name) != Some(stored.model.name())
     {
         return Err(TrainError::Config(format!(
             "{}: cannot resume a `{}` run as `{name}`",
             dir.display(),
-            config.model.name()
+            stored.model.name()
         )));
     }
-    if config.train.refit {
+    if stored.train.refit {
         return Err(TrainError::Config(format!(
             "{}: a refit run cannot be resumed (its epoch count was chosen by its selection \
              run); train again with more epochs",
             dir.display()
         )));
     }
-    check_same_ids(dir, &run.read_idmap()?, ids)?;
-    let done = run.read_metrics()?.len();
-    config.train.epochs = done + extra_epochs;
+    let mut config = resume_config(&stored, options.overrides.clone())?;
+    let committed = run.recover()?;
+    match committed {
+        Some(_) => check_same_ids(dir, &run.read_idmap()?, ids)?,
+        // Training stopped before its first checkpoint, perhaps before the id map was written.
+        None => run.write_idmap(ids)?,
+    }
+    let done = committed.as_ref().map_or(0, |m| m.epoch);
+    config.train.epochs = match options.more_epochs {
+        Some(n) => done + n,
+        None if done < stored.train.epochs && !stopped_early(&stored, committed.as_ref()) => {
+            stored.train.epochs
+        }
+        None => done + stored.train.epochs,
+    };
     config.train.validate()?;
     config.model.check_task(&config.task)?;
     let device = device(config.backend, config.device_index)?;
+    let quiet = options.quiet;
     with_family!(&config.model, F, c => {
-        let model = run.load_model(c.init(&device)?, Checkpoint::Last)?;
         let (trainer, valid, implicit) = plan(&config, train, valid, quiet)?;
+        let model = match &committed {
+            Some(_) => run.load_model(c.init(&device)?, Checkpoint::Last)?,
+            None => c.build(ids, &device)?,
+        };
         run.write_config(&config)?;
         let fit = Fit {
             trainer,
@@ -170,10 +216,22 @@ pub fn resume_run(
             implicit,
             device: &device,
             run: &run,
-            resume: true,
+            resume: committed.is_some(),
         };
         c.fit(model, &fit)
     })
+}
+
+/// Whether the run of `config` with the committed state `committed` stopped because its
+/// patience ran out (rather than being interrupted).
+fn stopped_early(config: &RunConfig, committed: Option<&Manifest>) -> bool {
+    match (config.train.patience, committed) {
+        (Some(patience), Some(m)) => m
+            .best
+            .as_ref()
+            .is_some_and(|b| m.epoch - b.epoch >= patience),
+        _ => false,
+    }
 }
 
 /// The trainer of `config` (with its rating or ranking validation), the rating validation part

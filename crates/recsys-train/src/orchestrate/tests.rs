@@ -77,8 +77,7 @@ fn train_run_then_load_run() {
         "config.toml",
         "idmap.json",
         "metrics.jsonl",
-        "model-best.bpk",
-        "model-last.bpk",
+        "manifest.json",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
@@ -229,10 +228,16 @@ fn resume_continues_and_appends() {
     let config = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 3);
     let ids = ids(30, 20);
     train_run(&dir, &config, &ids, &train, Some(&valid), true).unwrap();
-    for f in ["optimizer-last.bpk", "loss.svg", "rmse.svg"] {
+    for f in ["checkpoints/optimizer-e0003.bpk", "loss.svg", "rmse.svg"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
-    let s = resume_run(&dir, Some("mf"), 2, &ids, &train, Some(&valid), true).unwrap();
+    let more = |model: Option<&str>, n: usize| ResumeOptions {
+        model: model.map(str::to_string),
+        more_epochs: Some(n),
+        quiet: true,
+        ..ResumeOptions::default()
+    };
+    let s = resume_run(&dir, &more(Some("mf"), 2), &ids, &train, Some(&valid)).unwrap();
     let epochs: Vec<usize> = RunDir::open(&dir)
         .unwrap()
         .read_metrics()
@@ -251,20 +256,29 @@ fn resume_continues_and_appends() {
     let (a, b) = (s.history[4].train_loss, t.history[4].train_loss);
     assert!((a - b).abs() < 1e-3 * b, "resumed {a} vs straight {b}");
 
-    let err = resume_run(&dir, Some("autorec"), 1, &ids, &train, None, true).unwrap_err();
+    let err = resume_run(&dir, &more(Some("autorec"), 1), &ids, &train, None).unwrap_err();
     assert!(
         err.to_string()
             .contains("cannot resume a `mf` run as `autorec`"),
         "{err}"
     );
-    let err = resume_run(&tmp.path().join("nope"), None, 1, &ids, &train, None, true).unwrap_err();
+    let err = resume_run(&tmp.path().join("nope"), &more(None, 1), &ids, &train, None).unwrap_err();
     assert!(err.to_string().contains("not a run directory"), "{err}");
-    std::fs::write(dir.join("optimizer-last.bpk"), b"garbage").unwrap();
-    let err = resume_run(&dir, None, 1, &ids, &train, None, true).unwrap_err();
-    assert!(err.to_string().contains("optimizer-last.bpk"), "{err}");
-    std::fs::remove_file(dir.join("model-last.bpk")).unwrap();
-    let err = resume_run(&dir, None, 1, &ids, &train, None, true).unwrap_err();
-    assert!(err.to_string().contains("model-last.bpk"), "{err}");
+    // Files the manifest names are checked: a changed optimiser state or missing weights are
+    // errors naming the file.
+    let optim = dir.join("checkpoints/optimizer-e0005.bpk");
+    let mut bytes = std::fs::read(&optim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&optim, &bytes).unwrap();
+    let err = resume_run(&dir, &more(None, 1), &ids, &train, None).unwrap_err();
+    assert!(
+        err.to_string().contains("optimizer-e0005.bpk") && err.to_string().contains("checksum"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("checkpoints/model-e0005.bpk")).unwrap();
+    let err = resume_run(&dir, &more(None, 1), &ids, &train, None).unwrap_err();
+    assert!(err.to_string().contains("model-e0005.bpk"), "{err}");
 }
 
 #[test]
@@ -303,7 +317,17 @@ fn refit_trains_on_train_and_valid_for_the_best_epoch_count() {
     let mut plain = config.clone();
     plain.train.refit = false;
     let want_dir = tmp.path().join("want");
-    train_into(&want_dir, &plain, &ids, &both, None, true, Some(best.epoch)).unwrap();
+    train_into(
+        &want_dir,
+        &plain,
+        &ids,
+        &both,
+        None,
+        true,
+        Some(best.epoch),
+        true,
+    )
+    .unwrap();
     let got = load_run(&dir, Checkpoint::Best, None).unwrap();
     let want = load_run(&want_dir, Checkpoint::Best, None).unwrap();
     let chosen = load_run(&dir.join(SELECTION_DIR), Checkpoint::Best, None).unwrap();
@@ -313,7 +337,12 @@ fn refit_trains_on_train_and_valid_for_the_best_epoch_count() {
     // Having seen the validation ratings, the refit model fits them better.
     assert!(got.evaluate(&valid).rmse < chosen.evaluate(&valid).rmse);
 
-    let err = resume_run(&dir, None, 2, &ids, &train, Some(&valid), true).unwrap_err();
+    let options = ResumeOptions {
+        more_epochs: Some(2),
+        quiet: true,
+        ..ResumeOptions::default()
+    };
+    let err = resume_run(&dir, &options, &ids, &train, Some(&valid)).unwrap_err();
     assert!(err.to_string().contains("cannot be resumed"), "{err}");
     let err = train_run(&tmp.path().join("x"), &config, &ids, &train, None, true).unwrap_err();
     assert!(

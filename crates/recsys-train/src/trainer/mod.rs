@@ -2,8 +2,8 @@
 //!
 //! Per epoch: seeded shuffle, mini-batch steps with Burn's optimiser and learning-rate schedule,
 //! the mean training loss, the validation metrics, early stopping on [`TrainConfig::metric`] with
-//! [`TrainConfig::patience`], and (with a [`RunDir`]) one line of `metrics.jsonl` plus the
-//! `model-best` / `model-last` weights.
+//! [`TrainConfig::patience`], and (with a [`RunDir`]) one checkpoint per epoch: the weights, the
+//! optimiser state, the line of `metrics.jsonl` and the best epoch, committed together.
 
 mod epoch;
 #[cfg(test)]
@@ -198,14 +198,14 @@ impl Trainer {
             best: None,
         };
         if let Some(dir) = run_dir {
-            dir.reset_metrics()?;
+            dir.reset_training()?;
         }
         self.run(model, train, valid, device, run_dir, start)
     }
 
     /// Continues the run in `run_dir` for `self.config.epochs` epochs in total: `model` must hold
-    /// the run's last weights (`model-last.bpk`); the optimiser state (`optimizer-last.bpk`),
-    /// the history (`metrics.jsonl`) and the best weights are read back, and new epochs are
+    /// the run's last committed weights; the optimiser state, the history (`metrics.jsonl`) and
+    /// the best weights are read back as the run's manifest names them, and new epochs are
     /// appended. The learning-rate schedule is replayed up to the last step.
     pub fn resume<M, S>(
         &self,
@@ -219,17 +219,28 @@ impl Trainer {
         M: RatingModel,
         S: BatchSource<Batch = M::Batch>,
     {
+        let manifest = run_dir.committed()?;
         let history = run_dir.read_metrics()?;
         let done = history.last().map_or(0, |r| r.epoch);
-        if done != history.len() {
+        if done != history.len() || (!manifest.legacy && done != manifest.epoch) {
             return Err(TrainError::format(
                 run_dir.metrics_path(),
-                format!("{} records but the last is epoch {done}", history.len()),
+                format!(
+                    "{} records but the last is epoch {done} (the manifest commits epoch {})",
+                    history.len(),
+                    manifest.epoch
+                ),
             ));
         }
         let optim = run_dir.load_optimizer(self.config.optimizer.init()?)?;
-        let best = match history.iter().rev().find(|r| r.best) {
-            Some(r) if valid.is_some() || self.ranking.is_some() => {
+        let best = match &manifest.best {
+            Some(b) if valid.is_some() || self.ranking.is_some() => {
+                let Some(r) = history.iter().find(|r| r.epoch == b.epoch) else {
+                    return Err(TrainError::format(
+                        run_dir.manifest_path(),
+                        format!("the best epoch {} has no line in metrics.jsonl", b.epoch),
+                    ));
+                };
                 let weights = run_dir.load_model(model.clone(), Checkpoint::Best)?;
                 Some((weights, r.epoch, r.valid, r.ranking.clone()))
             }
@@ -403,8 +414,9 @@ impl Trainer {
         (rating, ranking)
     }
 
-    /// Writes the epoch last pushed on `history` to `dir`, in this order: `model-best` (when
-    /// `best`), the line of `metrics.jsonl`, `model-last`, the optimiser state and the curves.
+    /// Commits the epoch last pushed on `history` to `dir` (its weights, optimiser state,
+    /// metrics line and, when `best`, the best marker, all at once: [`RunDir::commit_epoch`]),
+    /// then draws the curves.
     fn checkpoint<M: RatingModel>(
         &self,
         dir: &RunDir,
@@ -413,12 +425,7 @@ impl Trainer {
         history: &[EpochRecord],
         best: bool,
     ) -> Result<()> {
-        if best {
-            dir.save_model(model, Checkpoint::Best)?;
-        }
-        dir.append_metrics(history.last().expect("an epoch was pushed"))?;
-        dir.save_model(model, Checkpoint::Last)?;
-        dir.save_optimizer(optim)?;
+        dir.commit_epoch(model, optim, history, best)?;
         dir.write_curves(history, self.config.metric)
     }
 
