@@ -15,7 +15,7 @@ use crate::ranking::RankingTask;
 use crate::record::TrainSummary;
 use crate::run_dir::{Checkpoint, RunDir, check_same_ids};
 use crate::task::{ImplicitTask, Protocol, Task};
-use crate::trainer::Trainer;
+use crate::trainer::{EpochHook, Trainer};
 
 /// Where a refit run keeps the run that chose its epoch count.
 pub const SELECTION_DIR: &str = "selection";
@@ -39,8 +39,23 @@ pub fn train_run(
     valid: Option<&Interactions>,
     quiet: bool,
 ) -> Result<TrainSummary> {
+    train_run_observed(dir, config, ids, train, valid, quiet, None)
+}
+
+/// [`train_run`] with `hook` called after every epoch of the run that validates (see
+/// [`Trainer::on_epoch`](crate::Trainer::on_epoch)): `recsys tune` reads the validation curve
+/// through it and stops a trial that falls behind.
+pub fn train_run_observed(
+    dir: &Path,
+    config: &RunConfig,
+    ids: &IdMap,
+    train: &Interactions,
+    valid: Option<&Interactions>,
+    quiet: bool,
+    hook: Option<EpochHook>,
+) -> Result<TrainSummary> {
     if !config.train.refit {
-        return train_into(dir, config, ids, train, valid, quiet, None);
+        return train_into(dir, config, ids, train, valid, quiet, None, hook);
     }
     let Some(valid) = valid.filter(|v| !v.is_empty()) else {
         return Err(TrainError::Config(
@@ -63,6 +78,7 @@ pub fn train_run(
         Some(valid),
         quiet,
         None,
+        hook,
     )?;
     let both = Interactions::concat(&[train, valid]);
     if !quiet {
@@ -80,6 +96,7 @@ pub fn train_run(
         None,
         quiet,
         Some(chosen.best_epoch),
+        None,
     )?;
     Ok(TrainSummary {
         best_epoch: chosen.best_epoch,
@@ -91,7 +108,9 @@ pub fn train_run(
     })
 }
 
-/// One training run into `dir`, stopping after epoch `stop_after` when given.
+/// One training run into `dir`, stopping after epoch `stop_after` when given, calling `hook`
+/// after every epoch.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_into(
     dir: &Path,
     config: &RunConfig,
@@ -100,6 +119,7 @@ pub(crate) fn train_into(
     valid: Option<&Interactions>,
     quiet: bool,
     stop_after: Option<usize>,
+    hook: Option<EpochHook>,
 ) -> Result<TrainSummary> {
     config.train.validate()?;
     config.model.check_task(&config.task)?;
@@ -111,7 +131,7 @@ pub(crate) fn train_into(
         run.write_config(config)?;
         run.write_idmap(ids)?;
         let fit = Fit {
-            trainer: trainer.with_stop_after(stop_after),
+            trainer: trainer.with_stop_after(stop_after).with_epoch_hook(hook),
             train,
             valid,
             implicit,

@@ -303,7 +303,17 @@ fn refit_trains_on_train_and_valid_for_the_best_epoch_count() {
     let mut plain = config.clone();
     plain.train.refit = false;
     let want_dir = tmp.path().join("want");
-    train_into(&want_dir, &plain, &ids, &both, None, true, Some(best.epoch)).unwrap();
+    train_into(
+        &want_dir,
+        &plain,
+        &ids,
+        &both,
+        None,
+        true,
+        Some(best.epoch),
+        None,
+    )
+    .unwrap();
     let got = load_run(&dir, Checkpoint::Best, None).unwrap();
     let want = load_run(&want_dir, Checkpoint::Best, None).unwrap();
     let chosen = load_run(&dir.join(SELECTION_DIR), Checkpoint::Best, None).unwrap();
