@@ -116,6 +116,8 @@ pub struct Study {
     pub dir: PathBuf,
     pub settings: StudySettings,
     pub records: Vec<TrialRecord>,
+    /// `study.jsonl` as read and written: finished trials' lines are kept byte for byte.
+    log: String,
 }
 
 impl Study {
@@ -129,7 +131,7 @@ impl Study {
         let settings_path = dir.join(Self::SETTINGS);
         let text = toml::to_string(&settings)
             .map_err(|e| TrainError::Config(format!("cannot write the study settings: {e}")))?;
-        let records = if settings_path.exists() {
+        let (records, log) = if settings_path.exists() {
             let old = std::fs::read_to_string(&settings_path)
                 .map_err(|e| TrainError::io(&settings_path, e))?;
             if old != text {
@@ -150,12 +152,13 @@ impl Study {
             }
             std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
             recsys_data::io::write_atomic(&settings_path, text.as_bytes())?;
-            Vec::new()
+            (Vec::new(), String::new())
         };
         Ok(Self {
             dir: dir.to_path_buf(),
             settings,
             records,
+            log,
         })
     }
 
@@ -172,14 +175,14 @@ impl Study {
     /// Appends `record` to `study.jsonl`: the whole log is written to a temporary file and
     /// renamed, so an interruption leaves either the old log or the new one.
     pub fn record(&mut self, record: TrialRecord) -> Result<()> {
-        self.records.push(record);
-        let mut text = String::new();
-        for r in &self.records {
-            text += &serde_json::to_string(r)
-                .map_err(|e| TrainError::Config(format!("cannot write a trial record: {e}")))?;
-            text.push('\n');
-        }
+        let line = serde_json::to_string(&record)
+            .map_err(|e| TrainError::Config(format!("cannot write a trial record: {e}")))?;
+        let mut text = self.log.clone();
+        text += &line;
+        text.push('\n');
         recsys_data::io::write_atomic(&self.dir.join(Self::LOG), text.as_bytes())?;
+        self.log = text;
+        self.records.push(record);
         Ok(())
     }
 
@@ -216,12 +219,18 @@ impl Study {
     }
 }
 
-fn read_log(path: &Path) -> Result<Vec<TrialRecord>> {
-    let text = match std::fs::read_to_string(path) {
+/// The records of `study.jsonl` and its text (ending in a line break unless empty).
+fn read_log(path: &Path) -> Result<(Vec<TrialRecord>, String)> {
+    let mut text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), String::new()));
+        }
         Err(e) => return Err(TrainError::io(path, e)),
     };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
     let mut records = Vec::new();
     for (i, line) in text
         .lines()
@@ -243,5 +252,5 @@ fn read_log(path: &Path) -> Result<Vec<TrialRecord>> {
         }
         records.push(r);
     }
-    Ok(records)
+    Ok((records, text))
 }
