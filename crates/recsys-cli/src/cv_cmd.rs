@@ -27,8 +27,11 @@ pub struct CvArgs {
     pub folds: usize,
 }
 
+/// A fold: its name (the run directory's), the split that makes it, and its seeded fold.
+type Fold = (String, SplitKind, Option<[usize; 2]>);
+
 /// The folds: ML-100K's files when `--split` names one of them, else `k` seeded folds.
-fn folds(split: SplitKind, k: usize) -> Result<Vec<(String, SplitKind, Option<[usize; 2]>)>> {
+fn folds(split: SplitKind, k: usize) -> Result<Vec<Fold>> {
     if split.fold().is_some() {
         let files = [
             SplitKind::U1,

@@ -151,10 +151,13 @@ pub enum EpochVerdict {
     Stop,
 }
 
+/// What an [`EpochHook`] calls.
+pub type EpochFn = dyn Fn(&[EpochRecord]) -> EpochVerdict + Send + Sync;
+
 /// A callback the training loop calls after each epoch with the history so far (the last record
 /// is the epoch just trained).
 #[derive(Clone)]
-pub struct EpochHook(pub Arc<dyn Fn(&[EpochRecord]) -> EpochVerdict + Send + Sync>);
+pub struct EpochHook(pub Arc<EpochFn>);
 
 impl EpochHook {
     pub fn new(f: impl Fn(&[EpochRecord]) -> EpochVerdict + Send + Sync + 'static) -> Self {
