@@ -170,7 +170,13 @@ fn tune_study_resumes_and_repeats() {
     );
     let before = log_lines(&study);
     assert_eq!(before.len(), 2);
+    // A trial interrupted before its line was logged left its run directory: it is run again.
+    let orphan = study.join("trial-0002");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("metrics.jsonl"), "not a record\n").unwrap();
     let second = json_ok(&tune(&data, &study, &["--trials", "4"]));
+    let m = std::fs::read_to_string(orphan.join("metrics.jsonl")).unwrap();
+    assert!(m.starts_with("{\"epoch\":1"), "{m}");
     assert_eq!(
         (second["trials"].as_u64(), second["new_trials"].as_u64()),
         (Some(4), Some(2))
