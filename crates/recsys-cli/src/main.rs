@@ -2,12 +2,14 @@
 //! work is done by the library crates.
 
 mod args;
+mod cv_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod infer_cmd;
 mod prep;
 mod sanity_cmd;
 mod train_cmd;
+mod tune_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -29,6 +31,12 @@ enum Command {
     },
     /// Train a model into a run directory (synthetic data unless --data is given).
     Train(Box<train_cmd::TrainArgs>),
+    /// Train and score the same configuration on every fold of a cross-validation (ML-100K's
+    /// u1..u5, or k seeded folds): each fold, the mean and the standard deviation.
+    Cv(Box<cv_cmd::CvArgs>),
+    /// Search hyper-parameters on the validation part (random or TPE, median pruning), write
+    /// the best as a --config file, refit it and score it on the test part.
+    Tune(Box<tune_cmd::TuneArgs>),
     /// Score a trained run on its test split (or other data).
     Eval(eval_cmd::EvalArgs),
     /// Predict one user's rating of one item.
@@ -72,6 +80,8 @@ fn main() {
                 .unwrap_or_default();
             train_cmd::train(*args, &given)
         }
+        Command::Cv(args) => cv_cmd::cv(*args),
+        Command::Tune(args) => tune_cmd::tune(*args),
         Command::Eval(args) => eval_cmd::eval(args),
         Command::Predict(args) => eval_cmd::predict(args),
         Command::Recommend(args) => infer_cmd::recommend(args),
@@ -81,7 +91,13 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // A study's input that is wrong (its search space, metric or settings): nothing started.
+        let code = if e.downcast_ref::<tune_cmd::BadInput>().is_some() {
+            2
+        } else {
+            1
+        };
+        std::process::exit(code);
     }
 }
 

@@ -25,6 +25,10 @@ pub struct SplitArgs {
     /// Test size: a ratio (0.1) or a count (ignored for folds and leave-out splits).
     #[arg(long, default_value = "0.1")]
     pub test: String,
+    /// `[i, k]`: fold `i` of `k` seeded folds is the test part (`recsys cv`); `--split` then
+    /// carves the validation part from the other folds.
+    #[arg(skip)]
+    pub fold: Option<[usize; 2]>,
 }
 
 /// The parts a run trains and is scored on.
@@ -49,7 +53,12 @@ impl Prepared {
 
 pub fn prepare(source: &SourceArgs, split: &SplitArgs, seed: u64) -> Result<Prepared> {
     let dataset = source.open()?;
-    let (train, valid, test) = if let Some(k) = split.split.fold() {
+    let (train, valid, test) = if let Some([i, k]) = split.fold {
+        let (rest, test) = recsys_data::k_fold(&dataset.interactions, k, i, seed)?;
+        let m = split.split.method(&split.valid, "0")?;
+        let s = recsys_data::split(&rest, &m, seed)?;
+        (s.train, s.valid, test)
+    } else if let Some(k) = split.split.fold() {
         let (base, test) = recsys_data::ml100k_fold(Path::new(&source.data), k, &dataset.ids)?;
         let m = split.split.method(&split.valid, "0")?;
         let s = recsys_data::split(&base, &m, seed)?;
@@ -71,6 +80,7 @@ pub fn prepare(source: &SourceArgs, split: &SplitArgs, seed: u64) -> Result<Prep
         split_seed: seed,
         positives_above: source.positives_above,
         items_by_title: source.items_by_title,
+        fold: split.fold,
     };
     Ok(Prepared {
         dataset,
@@ -105,6 +115,7 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<Prepared> {
         split: recipe.split,
         valid: recipe.valid.clone(),
         test: recipe.test.clone(),
+        fold: recipe.fold,
     };
     prepare(&source, &split, recipe.split_seed)
 }

@@ -26,138 +26,138 @@ pub struct TrainArgs {
     /// filtering), or two-tower (retrieval with an in-batch softmax).
     /// [default: mf]
     #[arg(long, value_parser = model_name)]
-    model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Continue the run in this directory from its last committed epoch (weights and optimizer
     /// state), on the data and split it was trained on: --epochs more epochs, or without
     /// --epochs the epochs it still had planned (as many again when it finished). --backend,
     /// --device-index, --readback-steps, --profile and --patience may change; a flag that
     /// contradicts the run (its data, model or training settings) is an error.
     #[arg(long)]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// The MF run whose embeddings a regressor reads (frozen).
     #[arg(long)]
-    embeddings: Option<PathBuf>,
+    pub(crate) embeddings: Option<PathBuf>,
     /// Hidden layer widths, e.g. 1500,500,1500 (recnet, regressor, autorec, two-tower; mlp and
     /// neumf: the MLP tower, the first width being `[user ; item]`).
     #[arg(long, value_delimiter = ',')]
-    hidden: Option<Vec<usize>>,
+    pub(crate) hidden: Option<Vec<usize>>,
     /// Dropout rate (recnet, regressor, autorec; mlp and neumf: after each MLP layer).
     #[arg(long)]
-    dropout: Option<f64>,
+    pub(crate) dropout: Option<f64>,
     /// AutoRec reconstructs items' rating vectors (I-AutoRec, the default).
     #[arg(long, conflicts_with = "user_based")]
-    item_based: bool,
+    pub(crate) item_based: bool,
     /// AutoRec reconstructs users' rating vectors (U-AutoRec, as in the AutoRec notebook).
     #[arg(long)]
-    user_based: bool,
+    pub(crate) user_based: bool,
     /// Hidden activation of AutoRec and the NCF MLP.
     #[arg(long, value_enum)]
-    activation: Option<Activation>,
+    pub(crate) activation: Option<Activation>,
     /// What to learn: rating (predict ratings) or implicit (rank items: every rated pair is a
     /// positive, unseen items are sampled as negatives).
     #[arg(long, value_enum)]
-    task: Option<TaskKind>,
+    pub(crate) task: Option<TaskKind>,
     /// Negatives sampled per positive for implicit bce (resampled every epoch).
     #[arg(long)]
-    negatives: Option<usize>,
+    pub(crate) negatives: Option<usize>,
     /// Validation ranking of implicit runs: sampled (each held-out pair among 99 fixed
     /// negatives), full (all items, training items excluded) or factorized (all items).
     #[arg(long, value_enum)]
-    protocol: Option<Protocol>,
+    pub(crate) protocol: Option<Protocol>,
     /// The validation metric that picks the best epoch: rmse, mae, ... or hr@10, ndcg@10, ...
     #[arg(long)]
-    metric: Option<Metric>,
+    pub(crate) metric: Option<Metric>,
     /// NCF inputs: ids (embedding tables) or rating-vectors (the user's row and the item's
     /// column of the training rating matrix, projected by dense layers).
     #[arg(long, value_enum)]
-    input: Option<NcfInput>,
+    pub(crate) input: Option<NcfInput>,
     /// NeuMF starts from this trained gmf run (with --pretrained-mlp), or from an mf run: MF is
     /// GMF with h = 1, and its d factors and biases make a GMF branch of width d + 2 (so
     /// --embedding-dim d+2).
     #[arg(long, requires = "pretrained_mlp")]
-    pretrained_gmf: Option<PathBuf>,
+    pub(crate) pretrained_gmf: Option<PathBuf>,
     /// NeuMF starts from this trained mlp run (with --pretrained-gmf).
     #[arg(long, requires = "pretrained_gmf")]
-    pretrained_mlp: Option<PathBuf>,
+    pub(crate) pretrained_mlp: Option<PathBuf>,
     /// Softmax temperature of the two-tower retrieval task.
     #[arg(long)]
-    temperature: Option<f64>,
+    pub(crate) temperature: Option<f64>,
     /// Correct the two-tower's in-batch softmax for item popularity (logQ).
     #[arg(long)]
-    logq: bool,
+    pub(crate) logq: bool,
     /// Keep an out-of-vocabulary row in the two-tower's tables (unknown ids map to it).
     #[arg(long)]
-    oov: bool,
+    pub(crate) oov: bool,
     /// A TOML config (the layout of a run's config.toml); flags override it.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
-    source: SourceArgs,
+    pub(crate) source: SourceArgs,
     #[command(flatten)]
-    split: SplitArgs,
+    pub(crate) split: SplitArgs,
     #[command(flatten)]
-    backend: BackendArgs,
+    pub(crate) backend: BackendArgs,
     #[arg(long)]
-    epochs: Option<usize>,
+    pub(crate) epochs: Option<usize>,
     #[arg(long)]
-    batch_size: Option<usize>,
+    pub(crate) batch_size: Option<usize>,
     /// Steps between two read-backs of the training loss (default 0: automatic, 64 on a GPU
     /// and 1 elsewhere). More lets a GPU queue work ahead; a non-finite loss is then noticed up
     /// to N steps late (and still named by its step).
     #[arg(long)]
-    readback_steps: Option<usize>,
+    pub(crate) readback_steps: Option<usize>,
     /// Time each phase of a training step (batch, forward, backward, optimizer, read-back),
     /// waiting for the device after each; each epoch's line in metrics.jsonl gets a `profile`.
     #[arg(long)]
-    profile: bool,
+    pub(crate) profile: bool,
     /// After training, train a fresh model on the training and validation parts together for
     /// the best epoch's number of epochs (the first run is kept in <run>/selection).
     #[arg(long)]
-    refit: bool,
+    pub(crate) refit: bool,
     /// Learning rate.
     #[arg(long, allow_negative_numbers = true)]
-    lr: Option<f64>,
+    pub(crate) lr: Option<f64>,
     #[arg(long, value_enum)]
-    optimizer: Option<OptimizerName>,
+    pub(crate) optimizer: Option<OptimizerName>,
     /// Weight decay (L2 on all parameters, or decoupled for adamw).
     #[arg(long)]
-    weight_decay: Option<f64>,
+    pub(crate) weight_decay: Option<f64>,
     /// Seed of initialisation, shuffling and the split.
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Stop after this many epochs without a better validation metric.
     #[arg(long)]
-    patience: Option<usize>,
+    pub(crate) patience: Option<usize>,
     /// Embedding width (NCF: of the GMF branch).
     #[arg(long)]
-    embedding_dim: Option<usize>,
+    pub(crate) embedding_dim: Option<usize>,
     /// Learn user and item biases (and the global mean).
     #[arg(long)]
-    bias: bool,
+    pub(crate) bias: bool,
     /// Squash the output into the rating range with a scaled sigmoid.
     #[arg(long)]
-    rating_range: bool,
+    pub(crate) rating_range: bool,
     /// Ratings: mse, or bce (mf: on min-max normalised ratings, through a sigmoid: Keras
     /// version 4). Implicit: bce (pointwise, with --negatives), bpr (pairwise) or softmax
     /// (in-batch, two-tower).
     #[arg(long, value_enum)]
-    loss: Option<LossName>,
+    pub(crate) loss: Option<LossName>,
     /// L2 penalty on the looked-up embeddings (and biases).
     #[arg(long)]
-    l2: Option<f64>,
+    pub(crate) l2: Option<f64>,
     /// Run directory (default: runs/<model>-<time>): a new or empty folder; an existing run
     /// is refused unless --overwrite.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Replace the run in --out: its files are removed first (other files in the folder stay).
     #[arg(long, conflicts_with = "resume")]
-    overwrite: bool,
+    pub(crate) overwrite: bool,
     /// No progress output.
     #[arg(long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Print one JSON object on the last line of stdout.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `--model`: one of the registry's model names.
@@ -172,7 +172,7 @@ pub fn model_name(s: &str) -> Result<String, String> {
 }
 
 impl TrainArgs {
-    fn overrides(&self) -> Overrides {
+    pub(crate) fn overrides(&self) -> Overrides {
         let base = match (self.user_based, self.item_based) {
             (true, _) => Some(AutoRecBase::User),
             (_, true) => Some(AutoRecBase::Item),
@@ -223,11 +223,11 @@ impl TrainArgs {
         }
     }
 
-    fn model(&self) -> &str {
+    pub(crate) fn model(&self) -> &str {
         self.model.as_deref().unwrap_or("mf")
     }
 
-    fn quiet(&self) -> bool {
+    pub(crate) fn quiet(&self) -> bool {
         self.quiet || self.json
     }
 }
@@ -397,6 +397,25 @@ fn check_resume_flags(
     Ok(())
 }
 
+/// The best weights of the run in `dir` scored on the test part (or the validation part without
+/// one): rating metrics, or for implicit runs the ranking metrics of the run's protocol.
+pub(crate) fn score(
+    dir: &Path,
+    prep: &Prepared,
+) -> Result<(recsys_train::LoadedRun, recsys_train::Part, Metrics)> {
+    let run = load_run(dir, Checkpoint::Best, None)?;
+    let part = if prep.test.is_empty() {
+        recsys_train::Part::Valid
+    } else {
+        recsys_train::Part::Test
+    };
+    let metrics = match run.config.task.implicit() {
+        Some(t) => heldout_metrics(dir, &run, prep, part, t.protocol, &t.ks.clone(), None)?,
+        None => Metrics::Rating(run.evaluate(prep.parts().get(part))),
+    };
+    Ok((run, part, metrics))
+}
+
 /// Scores the best weights on the test part (or the validation part without one) and prints
 /// the outcome: rating metrics, or for implicit runs the ranking metrics of the run's protocol.
 fn report(
@@ -406,17 +425,8 @@ fn report(
     summary: TrainSummary,
     started: Instant,
 ) -> Result<()> {
-    let run = load_run(dir, Checkpoint::Best, None)?;
+    let (run, part, metrics) = score(dir, prep)?;
     let config = &run.config;
-    let part = if prep.test.is_empty() {
-        recsys_train::Part::Valid
-    } else {
-        recsys_train::Part::Test
-    };
-    let metrics = match config.task.implicit() {
-        Some(t) => heldout_metrics(dir, &run, prep, part, t.protocol, &t.ks.clone(), None)?,
-        None => Metrics::Rating(run.evaluate(prep.parts().get(part))),
-    };
     if args.json {
         println!(
             "{}",

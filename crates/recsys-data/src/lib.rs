@@ -27,7 +27,7 @@ pub use load::{
     DelimitedSpec, Duplicates, Format, LoadOptions, detect, load, load_with_ids, ml100k_fold,
 };
 pub use source::{DEFAULT_SOURCE, open};
-pub use split::{Size, Split, SplitKind, SplitMethod, split};
+pub use split::{Size, Split, SplitKind, SplitMethod, k_fold, split};
 pub use stats::{Stats, stats};
 
 #[cfg(test)]

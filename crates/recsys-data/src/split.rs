@@ -386,6 +386,37 @@ fn stratified(data: &Interactions, nv: usize, nt: usize, rng: &mut StdRng) -> Ve
     part
 }
 
+/// Fold `fold` (1-based) of `k` seeded folds of `data`'s rows: `(rest, fold)`. The rows are
+/// shuffled once with `seed` and cut into `k` parts of equal size (within one row), so the folds of
+/// one seed partition the data and each row is in exactly one test fold.
+pub fn k_fold(
+    data: &Interactions,
+    k: usize,
+    fold: usize,
+    seed: u64,
+) -> Result<(Interactions, Interactions)> {
+    if k < 2 || fold == 0 || fold > k {
+        return Err(DataError::Invalid(format!(
+            "fold {fold} of {k}: there must be at least 2 folds, numbered from 1"
+        )));
+    }
+    if data.len() < k {
+        return Err(DataError::Invalid(format!(
+            "{k} folds of {} ratings: fewer ratings than folds",
+            data.len()
+        )));
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rows: Vec<usize> = (0..data.len()).collect();
+    rows.shuffle(&mut rng);
+    let (start, end) = ((fold - 1) * rows.len() / k, fold * rows.len() / k);
+    let mut test: Vec<usize> = rows[start..end].to_vec();
+    let mut rest: Vec<usize> = rows[..start].iter().chain(&rows[end..]).copied().collect();
+    test.sort_unstable();
+    rest.sort_unstable();
+    Ok((data.select(&rest), data.select(&test)))
+}
+
 /// Users (or items, with `items`) with at least three ratings that a part lacks.
 pub fn coverage_gaps(all: &Interactions, split: &Split) -> usize {
     let counts = all.user_counts();

@@ -610,3 +610,40 @@ fn per_user_split_keeps_each_users_share() {
     };
     assert!(split(&data, &bad, 7).is_err());
 }
+
+/// The seeded folds of one seed partition the rows: each row is in one test fold, and each
+/// fold's rest is the other folds.
+#[test]
+fn k_folds_partition_the_rows() {
+    let all = grid(30, 20, 3);
+    let mut tests = Vec::new();
+    for fold in 1..=4 {
+        let (rest, test) = crate::k_fold(&all, 4, fold, 9).unwrap();
+        assert!(test.len().abs_diff(all.len() / 4) <= 1, "{}", test.len());
+        assert_partition(
+            &all,
+            &Split {
+                train: rest,
+                valid: all.select(&[]),
+                test: test.clone(),
+            },
+        );
+        tests.push(test);
+    }
+    let joined: Vec<&Interactions> = tests.iter().collect();
+    let joined = Interactions::concat(&joined);
+    assert_partition(
+        &all,
+        &Split {
+            train: joined,
+            valid: all.select(&[]),
+            test: all.select(&[]),
+        },
+    );
+    // Another seed, other folds.
+    assert_ne!(crate::k_fold(&all, 4, 1, 10).unwrap().1, tests[0]);
+    for (k, fold) in [(1, 1), (4, 0), (4, 5)] {
+        let e = crate::k_fold(&all, k, fold, 9).unwrap_err().to_string();
+        assert!(e.contains("at least 2 folds"), "{e}");
+    }
+}

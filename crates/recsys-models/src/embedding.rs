@@ -177,8 +177,8 @@ mod tests {
             let grads = loss.backward();
             let grad = table.weight.grad(&grads).unwrap();
             (
-                loss.into_data().to_vec::<f32>().unwrap(),
-                grad.into_data().to_vec::<f32>().unwrap(),
+                loss.into_data().try_into_vec_as::<f32>().unwrap(),
+                grad.into_data().try_into_vec_as::<f32>().unwrap(),
             )
         };
         let fast = run(table.lookup(idx()));

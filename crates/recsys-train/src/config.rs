@@ -58,6 +58,10 @@ pub struct DataRecipe {
         deserialize_with = "lenient::bool"
     )]
     pub items_by_title: bool,
+    /// `[i, k]`: fold `i` (1-based) of `k` seeded folds is the test part, the rest is split by
+    /// `split` into training and validation (`recsys cv` on data without fold files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<[usize; 2]>,
 }
 
 fn default_split() -> SplitKind {
@@ -83,6 +87,7 @@ impl Default for DataRecipe {
             split_seed: default_seed(),
             positives_above: None,
             items_by_title: false,
+            fold: None,
         }
     }
 }

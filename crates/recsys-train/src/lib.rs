@@ -24,6 +24,8 @@
 //! - [`heldout`]: the ranking evaluation of a part of a run's split.
 //! - [`loaded`]: [`load_run`] and [`LoadedRun`], a trained run for inference.
 //! - [`topk`]: top-K lists, item similarity and vector export of a loaded run.
+//! - [`tune`]: hyper-parameter search: search spaces, random and TPE samplers, median pruning,
+//!   the study log.
 
 pub use burn;
 
@@ -47,6 +49,7 @@ pub mod setup;
 pub mod task;
 pub mod topk;
 pub mod trainer;
+pub mod tune;
 
 pub use batch::{ImplicitLoss, ImplicitPairs};
 pub use config::{DataRecipe, RunConfig};
@@ -62,11 +65,11 @@ pub use heldout::{Part, Parts, heldout_ranking};
 pub use loaded::{LoadedRun, load_run};
 pub use metrics::{Metric, RankMetric, RatingMetrics};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig, OptimizerName};
-pub use orchestrate::{ResumeOptions, SELECTION_DIR, resume_run, train_run};
+pub use orchestrate::{ResumeOptions, SELECTION_DIR, resume_run, train_run, train_run_observed};
 pub use ranking::{RankingData, RankingMetrics, RankingTask, evaluate_ranking};
 pub use record::{EpochRecord, PhaseSeconds, TrainSummary, metric_value};
 pub use run_dir::{Checkpoint, DirState, Manifest, RunDir, check_same_ids};
 pub use setup::{ConfigFile, LossName, Overrides, resume_config};
 pub use task::{ImplicitLossKind, ImplicitTask, Protocol, Task, TaskKind};
 pub use topk::{Scored, Vectors, recommend, similar_items, top_k};
-pub use trainer::{TrainConfig, TrainOutcome, Trainer};
+pub use trainer::{EpochHook, EpochVerdict, TrainConfig, TrainOutcome, Trainer};

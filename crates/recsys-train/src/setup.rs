@@ -69,6 +69,20 @@ impl ConfigFile {
         })
     }
 
+    /// A config file made in memory (`path` names it in messages), e.g. a tuning trial's values
+    /// over the study's own config file.
+    pub fn from_table(path: impl Into<PathBuf>, table: Table) -> Self {
+        Self {
+            path: path.into(),
+            table,
+        }
+    }
+
+    /// The file's table as read.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
     fn get(&self, table: &str, key: &str) -> Option<&toml::Value> {
         self.table.get(table)?.get(key)
     }
@@ -186,7 +200,8 @@ fn merged(defaults: RunConfig, file: &ConfigFile) -> Result<RunConfig> {
     Ok(config)
 }
 
-fn to_table<T: Serialize>(value: &T) -> Result<Table> {
+/// `value` (a [`RunConfig`]) as a TOML table: the layout of `config.toml`.
+pub fn to_table<T: Serialize>(value: &T) -> Result<Table> {
     Table::try_from(value).map_err(|e| config_err(format!("cannot write the configuration: {e}")))
 }
 

@@ -17,7 +17,7 @@ pub use crate::run_dir::SELECTION_DIR;
 use crate::run_dir::{Checkpoint, Manifest, RunDir, check_same_ids};
 use crate::setup::{Overrides, resume_config};
 use crate::task::{ImplicitTask, Protocol, Task};
-use crate::trainer::Trainer;
+use crate::trainer::{EpochHook, Trainer};
 
 /// Trains `config.model` on `train` (validating on `valid`) into the run directory `dir`:
 /// writes `config.toml`, `idmap.json`, a checkpoint per epoch published by `manifest.json`
@@ -42,8 +42,23 @@ pub fn train_run(
     valid: Option<&Interactions>,
     quiet: bool,
 ) -> Result<TrainSummary> {
+    train_run_observed(dir, config, ids, train, valid, quiet, None)
+}
+
+/// [`train_run`] with `hook` called after every epoch of the run that validates (see
+/// [`Trainer::on_epoch`](crate::Trainer::on_epoch)): `recsys tune` reads the validation curve
+/// through it and stops a trial that falls behind.
+pub fn train_run_observed(
+    dir: &Path,
+    config: &RunConfig,
+    ids: &IdMap,
+    train: &Interactions,
+    valid: Option<&Interactions>,
+    quiet: bool,
+    hook: Option<EpochHook>,
+) -> Result<TrainSummary> {
     if !config.train.refit {
-        return train_into(dir, config, ids, train, valid, quiet, None, true);
+        return train_into(dir, config, ids, train, valid, quiet, None, true, hook);
     }
     let Some(valid) = valid.filter(|v| !v.is_empty()) else {
         return Err(TrainError::Config(
@@ -70,6 +85,7 @@ pub fn train_run(
         quiet,
         None,
         true,
+        hook,
     )?;
     let both = Interactions::concat(&[train, valid]);
     if !quiet {
@@ -88,6 +104,7 @@ pub fn train_run(
         quiet,
         Some(chosen.best_epoch),
         false,
+        None,
     )?;
     Ok(TrainSummary {
         best_epoch: chosen.best_epoch,
@@ -99,8 +116,9 @@ pub fn train_run(
     })
 }
 
-/// One training run into `dir`, stopping after epoch `stop_after` when given; with `fresh`, the
-/// files of a run already in `dir` are removed first ([`RunDir::create_fresh`]).
+/// One training run into `dir`, stopping after epoch `stop_after` when given, calling `hook`
+/// after every epoch; with `fresh`, the files of a run already in `dir` are removed first
+/// ([`RunDir::create_fresh`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_into(
     dir: &Path,
@@ -111,6 +129,7 @@ pub(crate) fn train_into(
     quiet: bool,
     stop_after: Option<usize>,
     fresh: bool,
+    hook: Option<EpochHook>,
 ) -> Result<TrainSummary> {
     config.train.validate()?;
     config.model.check_task(&config.task)?;
@@ -126,7 +145,7 @@ pub(crate) fn train_into(
         run.write_config(config)?;
         run.write_idmap(ids)?;
         let fit = Fit {
-            trainer: trainer.with_stop_after(stop_after),
+            trainer: trainer.with_stop_after(stop_after).with_epoch_hook(hook),
             train,
             valid,
             implicit,

@@ -326,6 +326,7 @@ fn refit_trains_on_train_and_valid_for_the_best_epoch_count() {
         true,
         Some(best.epoch),
         true,
+        None,
     )
     .unwrap();
     let got = load_run(&dir, Checkpoint::Best, None).unwrap();

@@ -139,6 +139,36 @@ pub struct Trainer {
     /// Stop after this epoch, with the learning-rate schedule still laid out over
     /// [`TrainConfig::epochs`] (how a refit replays the selection run's first epochs).
     pub stop_after: Option<usize>,
+    /// Called after every epoch with the history so far; [`EpochVerdict::Stop`] ends the run
+    /// there, as early stopping does (how `recsys tune` prunes a trial).
+    pub on_epoch: Option<EpochHook>,
+}
+
+/// What an [`EpochHook`] tells the training loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochVerdict {
+    Continue,
+    Stop,
+}
+
+/// What an [`EpochHook`] calls.
+pub type EpochFn = dyn Fn(&[EpochRecord]) -> EpochVerdict + Send + Sync;
+
+/// A callback the training loop calls after each epoch with the history so far (the last record
+/// is the epoch just trained).
+#[derive(Clone)]
+pub struct EpochHook(pub Arc<EpochFn>);
+
+impl EpochHook {
+    pub fn new(f: impl Fn(&[EpochRecord]) -> EpochVerdict + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for EpochHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochHook")
+    }
 }
 
 impl Trainer {
@@ -149,7 +179,14 @@ impl Trainer {
             quiet: false,
             ranking: None,
             stop_after: None,
+            on_epoch: None,
         }
+    }
+
+    /// Calls `hook` after every epoch (see [`Trainer::on_epoch`]).
+    pub fn with_epoch_hook(mut self, hook: Option<EpochHook>) -> Self {
+        self.on_epoch = hook;
+        self
     }
 
     /// Stops after epoch `epoch` (see [`Trainer::stop_after`]).
@@ -355,6 +392,13 @@ impl Trainer {
             }
 
             if self.patience_ran_out(&selection, validates, epoch, last) {
+                stopped_early = true;
+                break;
+            }
+            if let Some(hook) = &self.on_epoch
+                && epoch < last
+                && (hook.0)(&history) == EpochVerdict::Stop
+            {
                 stopped_early = true;
                 break;
             }
