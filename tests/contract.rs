@@ -56,7 +56,8 @@ fn train(name: &str, dir: &Path, tweak: impl FnOnce(&mut ModelOverrides)) {
         (1.0, 5.0),
         train.mean_rating(),
         DataRecipe::default(),
-    );
+    )
+    .unwrap();
     train_run(dir, &config, &ids(), &train, None, true).unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 

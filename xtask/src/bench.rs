@@ -458,6 +458,8 @@ pub fn probe_infer(model: &str, backend: &str, scale: &str) -> Result<()> {
     let run = recsys_train::LoadedRun {
         model: config.init(&device)?,
         config: recsys_train::RunConfig {
+            normalize: Default::default(),
+            normalizer: Default::default(),
             model: config,
             train: Default::default(),
             backend,
@@ -594,6 +596,8 @@ pub fn probe_train(
         recsys_train::Task::Implicit(_) => "hr@100".parse().map_err(anyhow::Error::msg)?,
     };
     let config = recsys_train::RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model: model_cfg,
         train: recsys_train::TrainConfig {
             epochs: epochs.max(2),

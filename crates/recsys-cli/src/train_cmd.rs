@@ -138,6 +138,11 @@ pub struct TrainArgs {
     /// (in-batch, two-tower).
     #[arg(long, value_enum)]
     loss: Option<LossName>,
+    /// Rating normalisation the model learns with (rating tasks): none, max (divide by the top
+    /// of the scale), minmax (into [0, 1]) or center (the training mean subtracted). Recorded in
+    /// the run; predictions are mapped back to the rating scale.
+    #[arg(long, value_enum)]
+    normalize: Option<recsys_data::NormalizeKind>,
     /// L2 penalty on the looked-up embeddings (and biases).
     #[arg(long)]
     l2: Option<f64>,
@@ -195,6 +200,7 @@ impl TrainArgs {
             loss: self.loss,
             negatives: self.negatives,
             protocol: self.protocol,
+            normalize: self.normalize,
             model: ModelOverrides {
                 embedding_dim: self.embedding_dim,
                 hidden: self.hidden.clone(),
@@ -240,7 +246,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         ds.scale,
         prep.train.mean_rating(),
         prep.recipe.clone(),
-    );
+    )?;
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -16,7 +16,6 @@ use recsys_models::{Activation, AutoRecBase, NcfInput, RatingBatch, RatingModel,
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use autorec::hidden_ratings_check;
 pub use ncf::{NcfSetup, Pretrained, ncf_from_pretrained};
 pub use regressor::{RegressorSetup, regressor_config_for_mf_run, regressor_from_mf_run};
 
@@ -269,6 +268,20 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
 
     /// The dense index unknown users map to, when the model keeps an out-of-vocabulary row.
     fn oov_user(&self) -> Option<u32> {
+        None
+    }
+
+    /// `Err` naming the model when it cannot learn ratings normalised by `kind` (for example a
+    /// model that already maps ratings into its own range).
+    fn check_normalize(&self, _kind: recsys_data::NormalizeKind) -> Result<()> {
+        Ok(())
+    }
+
+    /// The model reading `data` at prediction time instead of the training ratings it read
+    /// when trained (AutoRec's rows, NCF's rating vectors, item-KNN's neighbours' ratings);
+    /// `None` for a model whose predictions depend on its weights alone. `data` is normalised
+    /// as the training ratings were.
+    fn reading(_model: &Self::Model, _data: &Interactions) -> Option<Self::Model> {
         None
     }
 
@@ -550,6 +563,11 @@ impl ModelConfig {
     pub fn oov_user(&self) -> Option<u32> {
         with_family!(self, F, c => c.oov_user())
     }
+
+    /// See [`Family::check_normalize`].
+    pub fn check_normalize(&self, kind: recsys_data::NormalizeKind) -> Result<()> {
+        with_family!(self, F, c => c.check_normalize(kind))
+    }
 }
 
 impl AnyModel {
@@ -566,5 +584,10 @@ impl AnyModel {
     /// See [`Family::retriever`].
     pub fn retriever(&self) -> Option<&dyn Retriever> {
         with_model!(self, F, m => F::retriever(m))
+    }
+
+    /// See [`Family::reading`]: the model reading `data`, or itself.
+    pub fn reading(&self, data: &Interactions) -> AnyModel {
+        with_model!(self, F, m => F::reading(m, data).map_or_else(|| self.clone(), Into::into))
     }
 }

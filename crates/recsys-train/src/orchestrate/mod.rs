@@ -104,6 +104,8 @@ pub(crate) fn train_into(
     config.train.validate()?;
     config.model.check_task(&config.task)?;
     let device = device(config.backend, config.device_index)?;
+    let normalized = config.normalizer.applied(train);
+    let train = &*normalized;
     with_family!(&config.model, F, c => {
         let model = c.build(ids, &device)?;
         let (trainer, valid, implicit) = plan(config, train, valid, quiet)?;
@@ -159,6 +161,8 @@ pub fn resume_run(
     config.train.validate()?;
     config.model.check_task(&config.task)?;
     let device = device(config.backend, config.device_index)?;
+    let normalized = config.normalizer.applied(train);
+    let train = &*normalized;
     with_family!(&config.model, F, c => {
         let model = run.load_model(c.init(&device)?, Checkpoint::Last)?;
         let (trainer, valid, implicit) = plan(&config, train, valid, quiet)?;
@@ -210,6 +214,7 @@ fn plan<'a>(
     };
     let trainer = Trainer::new(config.train.clone())
         .with_rating_scale((config.rating_scale[0], config.rating_scale[1]))
+        .with_normalizer(config.normalizer)
         .with_ranking(ranking)
         .quiet(quiet);
     let valid = if implicit.is_some() { None } else { valid };

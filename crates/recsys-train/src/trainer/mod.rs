@@ -132,6 +132,9 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// Predictions are clamped to this rating scale before metrics.
     pub rating_scale: Option<(f32, f32)>,
+    /// The normalisation of the training ratings: validation predictions are mapped back through
+    /// it (the validation part keeps its ratings on the rating scale).
+    pub normalizer: recsys_data::Normalizer,
     /// No progress output at all.
     pub quiet: bool,
     /// Validation by ranking (implicit feedback), after every epoch.
@@ -146,6 +149,7 @@ impl Trainer {
         Self {
             config,
             rating_scale: None,
+            normalizer: recsys_data::Normalizer::None,
             quiet: false,
             ranking: None,
             stop_after: None,
@@ -160,6 +164,12 @@ impl Trainer {
 
     pub fn with_rating_scale(mut self, scale: (f32, f32)) -> Self {
         self.rating_scale = Some(scale);
+        self
+    }
+
+    /// Validation predictions are mapped back through `normalizer` before metrics.
+    pub fn with_normalizer(mut self, normalizer: recsys_data::Normalizer) -> Self {
+        self.normalizer = normalizer;
         self
     }
 
@@ -393,6 +403,7 @@ impl Trainer {
                 v,
                 self.config.eval_batch_size,
                 self.rating_scale,
+                &self.normalizer,
                 device,
             )
         });
