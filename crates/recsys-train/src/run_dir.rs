@@ -7,7 +7,7 @@
 //! <run>/model-best.bpk   weights of the best validation epoch (burnpack)
 //! <run>/model-last.bpk   weights after the last epoch
 //! <run>/optimizer-last.bpk  optimiser state after the last epoch (for resuming)
-//! <run>/loss.svg         training loss per epoch
+//! <run>/loss.svg         training loss and validation MSE per epoch
 //! <run>/<metric>.svg     validation metric per epoch (e.g. rmse.svg)
 //! <run>/train-rows.bin   training ratings, for models that predict from them (AutoRec)
 //! ```
@@ -59,7 +59,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const IDMAP_FILE: &str = "idmap.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const OPTIMIZER_FILE: &str = "optimizer-last.bpk";
-pub const LOSS_PLOT_FILE: &str = "loss.svg";
+/// `loss.svg`.
+pub const LOSS_PLOT_STEM: &str = "loss";
 pub const TRAIN_ROWS_FILE: &str = "train-rows.bin";
 const ROWS_MAGIC: &[u8; 8] = b"RSROWS1\n";
 
@@ -231,8 +232,9 @@ impl RunDir {
             .map_err(|e| TrainError::format(&path, format!("cannot read optimiser state: {e}")))
     }
 
-    /// Writes `loss.svg` (training loss and penalty) and `<metric>.svg` (validation `metric`, when
-    /// validated) from `history`, each atomically.
+    /// Writes the curves of `history` as SVG, atomically: `loss.svg` (the training loss's data
+    /// term, the penalty when there is one, and the validation MSE of a run validated on
+    /// ratings, on one chart) and `<metric>.svg` (the validation `metric`, when validated).
     pub fn write_curves(&self, history: &[EpochRecord], metric: Metric) -> Result<()> {
         let series = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
             history
@@ -240,24 +242,44 @@ impl RunDir {
                 .filter_map(|r| f(r).map(|y| (r.epoch as f64, y)))
                 .collect()
         };
-        let mut losses = vec![("train loss", series(&|r| Some(r.train_loss)))];
-        if history.iter().any(|r| r.train_penalty > 0.0) {
+        let penalised = history.iter().any(|r| r.train_penalty > 0.0);
+        let mut losses = vec![(
+            if penalised {
+                "training loss (data term)"
+            } else {
+                "training loss"
+            },
+            series(&|r| Some(r.train_loss - r.train_penalty)),
+        )];
+        let valid_mse = series(&|r| r.valid.as_ref().map(|v| v.mse));
+        if !valid_mse.is_empty() {
+            losses.push(("validation mse", valid_mse));
+        }
+        if penalised {
             losses.push(("penalty", series(&|r| Some(r.train_penalty))));
         }
-        let loss_svg = line_chart("training loss", "epoch", &losses);
-        recsys_data::io::write_atomic(&self.path.join(LOSS_PLOT_FILE), loss_svg.as_bytes())?;
+        self.write_chart(LOSS_PLOT_STEM, "loss", &losses)?;
         let valid = series(&|r| metric_value(metric, r.valid.as_ref(), r.ranking.as_ref()));
         if !valid.is_empty() {
-            let svg = line_chart(
-                &format!("validation {metric}"),
-                "epoch",
-                &[(metric.name().as_str(), valid)],
-            );
-            recsys_data::io::write_atomic(
-                &self.path.join(format!("{}.svg", metric.name())),
-                svg.as_bytes(),
+            let name = metric.name();
+            self.write_chart(
+                &name,
+                &format!("validation {name}"),
+                &[(format!("validation {name}").as_str(), valid)],
             )?;
         }
+        Ok(())
+    }
+
+    /// Writes `<stem>.svg`.
+    fn write_chart(
+        &self,
+        stem: &str,
+        title: &str,
+        series: &[(&str, Vec<(f64, f64)>)],
+    ) -> Result<()> {
+        let svg = line_chart(title, "epoch", series);
+        recsys_data::io::write_atomic(&self.path.join(format!("{stem}.svg")), svg.as_bytes())?;
         Ok(())
     }
 

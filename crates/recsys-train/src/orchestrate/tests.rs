@@ -236,6 +236,12 @@ fn resume_continues_and_appends() {
     for f in ["optimizer-last.bpk", "loss.svg", "rmse.svg"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    // One chart of training and validation: the validation MSE beside the training loss.
+    let loss = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(
+        loss.contains("validation mse") && loss.contains("training loss"),
+        "{loss}"
+    );
     let s = resume_run(&dir, Some("mf"), 2, &ids, &train, Some(&valid), true).unwrap();
     let epochs: Vec<usize> = RunDir::open(&dir)
         .unwrap()
