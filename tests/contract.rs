@@ -148,7 +148,14 @@ fn every_family_keeps_the_model_contract() {
     }
     // Variants that change what a model reads or how it scores.
     type Variant = (&'static str, &'static str, fn(&mut ModelOverrides));
-    let variants: [Variant; 7] = [
+    let variants: [Variant; 9] = [
+        ("baseline", "baseline-als", |o| {
+            o.baseline_fit = Some(recsys::models::BaselineFit::Als)
+        }),
+        ("item-knn", "item-knn-cosine", |o| {
+            o.similarity = Some(recsys::models::Similarity::Cosine);
+            o.neighbours = Some(3);
+        }),
         ("mf", "mf-rating-range", |o| {
             o.bias = true;
             o.rating_range = true;

@@ -138,6 +138,20 @@ pub struct TrainArgs {
     /// (in-batch, two-tower).
     #[arg(long, value_enum)]
     loss: Option<LossName>,
+    /// item-knn: neighbours per prediction (the most similar items the user rated).
+    #[arg(long)]
+    neighbours: Option<usize>,
+    /// item-knn: shrinkage of similarities from few common users; popularity: pseudo-ratings
+    /// at the global mean added to each item's ratings.
+    #[arg(long)]
+    shrinkage: Option<f64>,
+    /// item-knn: pearson (of baseline residuals) or cosine (of ratings).
+    #[arg(long, value_enum)]
+    similarity: Option<recsys_models::Similarity>,
+    /// baseline: biases by gradient descent (sgd, with the optimiser flags) or alternating
+    /// least squares in closed form (als, as Surprise's BaselineOnly).
+    #[arg(long, value_enum)]
+    algo: Option<recsys_models::BaselineFit>,
     /// Rating normalisation the model learns with (rating tasks): none, max (divide by the top
     /// of the scale), minmax (into [0, 1]) or center (the training mean subtracted). Recorded in
     /// the run; predictions are mapped back to the rating scale.
@@ -217,6 +231,10 @@ impl TrainArgs {
                 rating_loss: None,
                 pretrained,
                 embeddings: self.embeddings.clone(),
+                neighbours: self.neighbours,
+                shrinkage: self.shrinkage,
+                similarity: self.similarity,
+                baseline_fit: self.algo,
             },
         }
     }

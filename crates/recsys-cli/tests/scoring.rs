@@ -370,3 +370,91 @@ fn recommend_shows_scores_on_the_rating_scale() {
     }
     assert!(above, "the fixture predicts above the scale somewhere");
 }
+
+#[test]
+fn closed_form_baselines_train_evaluate_and_recommend() {
+    let data = fixture();
+    for (name, extra) in [
+        ("popularity", vec!["--shrinkage", "2"]),
+        ("baseline", vec!["--algo", "als"]),
+        (
+            "item-knn",
+            vec!["--neighbours", "5", "--similarity", "cosine"],
+        ),
+    ] {
+        let d = tmp().join(format!("cf-{name}")).display().to_string();
+        let mut args = vec![
+            "train", "--model", name, "--data", &data, "--out", &d, "--json",
+        ];
+        args.extend(&extra);
+        let v = json_ok(&recsys(&args));
+        assert_eq!(v["epochs"], 1, "{name}: fitted in one pass");
+        let rmse = v["metrics"]["rmse"].as_f64().unwrap();
+        assert!(rmse.is_finite() && rmse < 2.0, "{name}: {rmse}");
+        let e = json_ok(&recsys(&["eval", "--run", &d, "--json"]));
+        assert!(
+            (e["metrics"]["rmse"].as_f64().unwrap() - rmse).abs() < 1e-9,
+            "{name}"
+        );
+        let r = json_ok(&recsys(&[
+            "recommend",
+            "--run",
+            &d,
+            "--user",
+            "u2",
+            "-k",
+            "5",
+            "--exclude-seen",
+            "--json",
+        ]));
+        assert_eq!(r["recommendations"].as_array().unwrap().len(), 5, "{name}");
+        let h = json_ok(&recsys(&[
+            "eval",
+            "--run",
+            &d,
+            "--protocol",
+            "hidden",
+            "--hide",
+            "5",
+            "--json",
+        ]));
+        assert_eq!(h["metrics"]["n"], 5, "{name}");
+        // Nothing to resume: a clear error.
+        let bad = recsys(&["train", "--resume", &d, "--epochs", "2"]);
+        assert_fails_with(&bad, &["closed form"]);
+    }
+    // Popularity ranks implicit feedback by counts.
+    let d = tmp().join("cf-pop-implicit").display().to_string();
+    json_ok(&recsys(&[
+        "train",
+        "--model",
+        "popularity",
+        "--task",
+        "implicit",
+        "--protocol",
+        "full",
+        "--data",
+        &data,
+        "--out",
+        &d,
+        "--json",
+    ]));
+    let bad = recsys(&[
+        "train",
+        "--model",
+        "mf",
+        "--data",
+        &data,
+        "--neighbours",
+        "3",
+    ]);
+    assert_fails_with(&bad, &["--neighbours does not apply to model mf"]);
+    let bad = recsys(&[
+        "train", "--model", "baseline", "--algo", "als", "--task", "implicit", "--data", &data,
+    ]);
+    assert_fails_with(&bad, &["--algo als fits ratings"]);
+    let bad = recsys(&[
+        "train", "--model", "item-knn", "--task", "implicit", "--data", &data,
+    ]);
+    assert_fails_with(&bad, &["not item-knn"]);
+}

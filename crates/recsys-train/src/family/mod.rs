@@ -67,6 +67,13 @@ pub struct ModelOverrides {
     pub pretrained: Option<Pretrained>,
     /// The MF run whose embeddings a regressor reads.
     pub embeddings: Option<PathBuf>,
+    /// Item-KNN's neighbours per prediction.
+    pub neighbours: Option<usize>,
+    /// Item-KNN's similarity shrinkage, popularity's pseudo-ratings.
+    pub shrinkage: Option<f64>,
+    pub similarity: Option<recsys_models::Similarity>,
+    /// How the baseline's biases are learned.
+    pub baseline_fit: Option<recsys_models::BaselineFit>,
 }
 
 impl ModelOverrides {
@@ -83,6 +90,10 @@ impl ModelOverrides {
             (self.temperature.is_some(), "--temperature"),
             (self.logq, "--logq"),
             (self.oov, "--oov"),
+            (self.neighbours.is_some(), "--neighbours"),
+            (self.shrinkage.is_some(), "--shrinkage"),
+            (self.similarity.is_some(), "--similarity"),
+            (self.baseline_fit.is_some(), "--algo"),
         ]
         .into_iter()
         .find_map(|(set, flag)| set.then_some(flag));
@@ -166,6 +177,27 @@ impl Fit<'_> {
             Some(source) => self.on(model, source),
             None => self.on(model, self.train),
         }
+    }
+
+    /// Records `model`, already fitted in closed form on [`Fit::train`] (no gradient steps), as
+    /// a run of one epoch (see [`Trainer::closed_form`]).
+    pub fn closed_form<M: RatingModel>(&self, model: M) -> Result<TrainSummary> {
+        if self.resume {
+            return Err(TrainError::Config(
+                "this model is fitted in closed form, not by epochs: there is nothing to resume; \
+                 train it again"
+                    .into(),
+            ));
+        }
+        let outcome =
+            self.trainer
+                .closed_form(model, self.train, self.valid, self.device, self.run)?;
+        Ok(self.summary(outcome))
+    }
+
+    /// The device the model trains on.
+    pub fn device(&self) -> &Device {
+        self.device
     }
 
     /// The implicit positives and negatives (for families that learn from nothing else).
@@ -317,7 +349,8 @@ pub(crate) fn rating_only(name: &str, task: &Task) -> Result<()> {
     match task {
         Task::Rating => Ok(()),
         Task::Implicit(_) => Err(TrainError::Config(format!(
-            "--task implicit trains mf, recnet, gmf, mlp, neumf or two-tower, not {name}"
+            "--task implicit trains mf, recnet, gmf, mlp, neumf, two-tower, baseline or \
+             popularity, not {name}"
         ))),
     }
 }

@@ -389,6 +389,69 @@ impl Trainer {
         Ok(())
     }
 
+    /// Records `model`, fitted in closed form on `train` (no gradient steps), as a run of one
+    /// epoch: validates it as [`Trainer::fit`] does after an epoch, writes `metrics.jsonl` (the
+    /// training loss is the fit's mean squared error on `train`, 0 for implicit feedback), the
+    /// curves and the weights (best and last) to `run_dir`. Such a run has no optimiser state to
+    /// resume from.
+    pub fn closed_form<M: RatingModel>(
+        &self,
+        model: M,
+        train: &Interactions,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run_dir: &RunDir,
+    ) -> Result<TrainOutcome<M>> {
+        let start = Instant::now();
+        let valid = valid.filter(|v| !v.is_empty());
+        let validates = valid.is_some() || self.ranking.is_some();
+        self.check_metric(validates)?;
+        let eval_device = device.clone().without_autodiff();
+        let (valid_metrics, ranking) = self.validate(&model, valid, &eval_device);
+        let train_loss = if self.ranking.is_some() {
+            0.0
+        } else {
+            let pred = crate::eval::predict(
+                &model.valid(),
+                &train.users,
+                &train.items,
+                self.config.eval_batch_size,
+                &eval_device,
+            );
+            RatingMetrics::compute(&pred, &train.ratings, None).mse
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch: 1,
+            train_loss,
+            train_penalty: 0.0,
+            valid: valid_metrics.clone(),
+            ranking: ranking.clone(),
+            lr: 0.0,
+            seconds,
+            samples_per_s: train.len() as f64 / seconds.max(1e-9),
+            best: validates,
+            profile: None,
+        };
+        if !self.quiet {
+            eprintln!("{}", epoch_line(&record, 1, self.config.metric));
+        }
+        let history = vec![record];
+        run_dir.save_model(&model, Checkpoint::Best)?;
+        run_dir.reset_metrics()?;
+        run_dir.append_metrics(&history[0])?;
+        run_dir.save_model(&model, Checkpoint::Last)?;
+        run_dir.write_curves(&history, self.config.metric)?;
+        Ok(TrainOutcome {
+            model,
+            best_epoch: 1,
+            best_valid: valid_metrics,
+            best_ranking: ranking,
+            history,
+            stopped_early: false,
+        })
+    }
+
     /// The rating metrics of `model` on `valid` and its ranking metrics under
     /// [`Trainer::ranking`], each when there is one, on the plain `device`.
     fn validate<M: RatingModel>(
