@@ -128,7 +128,7 @@ fn recipe_source(recipe: &DataRecipe, data: Option<&str>) -> Result<SourceArgs> 
 
 /// What `eval` scores: the run's own data and split, or another file's ratings.
 pub enum EvalData {
-    Run(Prepared),
+    Run(Box<Prepared>),
     /// Data whose ids are not the run's: its ratings mapped through the run's id map.
     Other {
         source: String,
@@ -169,14 +169,14 @@ impl RunArgs {
     /// ratings, a part of the data, new users), that data's ratings in the run's ids.
     pub fn open_for_eval(&self, run: &LoadedRun) -> Result<EvalData> {
         let Some(data) = self.data.as_deref() else {
-            return Ok(EvalData::Run(self.open_data(run)?));
+            return Ok(EvalData::Run(Box::new(self.open_data(run)?)));
         };
         let recipe = &run.config.data;
         let source = recipe_source(recipe, Some(data))?;
         let dataset = source.open()?;
         if check_same_ids(&self.run, &run.ids, &dataset.ids).is_ok() {
             let prep = prepare_opened(dataset, &source, &recipe_split(recipe), recipe.split_seed)?;
-            return Ok(EvalData::Run(prep));
+            return Ok(EvalData::Run(Box::new(prep)));
         }
         Ok(EvalData::Other {
             source: data.to_string(),

@@ -223,7 +223,7 @@ impl Normalizer {
         Ok(match kind {
             NormalizeKind::None => Normalizer::None,
             NormalizeKind::Max => {
-                if !(scale.1 > 0.0) {
+                if scale.1.is_nan() || scale.1 <= 0.0 {
                     return Err(DataError::Invalid(format!(
                         "dividing by the maximum needs a positive maximum, got {scale:?}"
                     )));
@@ -231,7 +231,7 @@ impl Normalizer {
                 Normalizer::DivideByMax { max: scale.1 }
             }
             NormalizeKind::Minmax => {
-                if !(scale.1 > scale.0) {
+                if scale.0.is_nan() || scale.1.is_nan() || scale.1 <= scale.0 {
                     return Err(DataError::Invalid(format!(
                         "min-max needs max > min, got {scale:?}"
                     )));

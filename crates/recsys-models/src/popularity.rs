@@ -42,7 +42,7 @@ impl PopularityConfig {
                 "popularity: n_users and n_items must be positive".into(),
             ));
         }
-        if !(self.shrinkage >= 0.0) {
+        if self.shrinkage.is_nan() || self.shrinkage < 0.0 {
             return Err(ModelError::InvalidConfig(format!(
                 "popularity: shrinkage ({}) must be >= 0",
                 self.shrinkage

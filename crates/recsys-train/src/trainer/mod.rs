@@ -425,7 +425,7 @@ impl Trainer {
             epoch: 1,
             train_loss,
             train_penalty: 0.0,
-            valid: valid_metrics.clone(),
+            valid: valid_metrics,
             ranking: ranking.clone(),
             lr: 0.0,
             seconds,
