@@ -15,8 +15,8 @@ use clap::Parser;
 use recsys::data::{LoadOptions, Size, SplitMethod, open, split};
 use recsys::models::{Activation, AutoRecBase, AutoRecConfig, MfConfig};
 use recsys::train::{
-    AnyModel, BackendKind, Checkpoint, ModelConfig, OptimizerConfig, RatingMetrics, RunConfig,
-    TrainConfig, hidden_ratings_check, load_run, train_run,
+    BackendKind, Checkpoint, ModelConfig, OptimizerConfig, RatingMetrics, RunConfig, TrainConfig,
+    load_run, train_run,
 };
 
 #[derive(Parser)]
@@ -66,6 +66,8 @@ fn main() -> anyhow::Result<()> {
         by_user.test.len()
     );
     let config = |model, batch_size, optimizer| RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: TrainConfig {
             epochs: args.epochs,
@@ -136,11 +138,8 @@ fn main() -> anyhow::Result<()> {
             "{name:<26} {:>10.4} {:>10.4} {:>9.2}%",
             m.rmse, m.mae, m.mape
         );
-        if let AnyModel::AutoRec(model) = &run.model {
-            let hidden =
-                hidden_ratings_check(model, &by_user.test, 2_000, 7, Some(ds.scale), &run.device);
-            print_hidden(&hidden);
-        }
+        // The test users' rows: 2,000 of their ratings hidden, the rest read by the model.
+        print_hidden(&run.hidden_ratings(&[], &by_user.test, 2_000, 7)?);
     }
     Ok(())
 }

@@ -98,6 +98,8 @@ fn main() -> anyhow::Result<()> {
     for (k, (name, model)) in versions.into_iter().enumerate() {
         let bce = matches!(&model, ModelConfig::Mf(c) if c.output == MfOutput::Logit);
         let config = RunConfig {
+            normalize: Default::default(),
+            normalizer: Default::default(),
             model,
             train: TrainConfig {
                 epochs: args.epochs,

@@ -73,6 +73,8 @@ fn main() -> anyhow::Result<()> {
     }
     let scale = [norm.forward(ds.scale.0), norm.forward(ds.scale.1)];
     let train = |model: ModelConfig, epochs: usize, lr: f64| RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: TrainConfig {
             epochs,

@@ -89,6 +89,8 @@ fn main() -> anyhow::Result<()> {
         })
     };
     let config = |model: ModelConfig, epochs: usize, batch_size: usize, patience| RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: TrainConfig {
             epochs,

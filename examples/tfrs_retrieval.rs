@@ -64,6 +64,8 @@ fn main() -> anyhow::Result<()> {
         s.test.len()
     );
     let config = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model: ModelConfig::TwoTower(
             TwoTowerConfig::new(x.n_users, x.n_items)
                 .with_embedding_dim(args.dim)

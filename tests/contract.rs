@@ -56,7 +56,8 @@ fn train(name: &str, dir: &Path, tweak: impl FnOnce(&mut ModelOverrides)) {
         (1.0, 5.0),
         train.mean_rating(),
         DataRecipe::default(),
-    );
+    )
+    .unwrap();
     train_run(dir, &config, &ids(), &train, None, true).unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
@@ -147,7 +148,14 @@ fn every_family_keeps_the_model_contract() {
     }
     // Variants that change what a model reads or how it scores.
     type Variant = (&'static str, &'static str, fn(&mut ModelOverrides));
-    let variants: [Variant; 7] = [
+    let variants: [Variant; 9] = [
+        ("baseline", "baseline-als", |o| {
+            o.baseline_fit = Some(recsys::models::BaselineFit::Als)
+        }),
+        ("item-knn", "item-knn-cosine", |o| {
+            o.similarity = Some(recsys::models::Similarity::Cosine);
+            o.neighbours = Some(3);
+        }),
         ("mf", "mf-rating-range", |o| {
             o.bias = true;
             o.rating_range = true;

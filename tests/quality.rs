@@ -48,6 +48,8 @@ pub fn train_and_score(
 ) -> RatingMetrics {
     let dir = tempfile::tempdir().unwrap();
     let cfg = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: train_cfg,
         backend,
@@ -94,6 +96,8 @@ fn keras_version_4_validation_bce_on_ml_latest_small() {
         .with_rating_max(ds.scale.1)
         .with_global_mean(s.train.mean_rating() as f32);
     let cfg = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model: ModelConfig::Mf(model),
         train: TrainConfig {
             epochs: 5,

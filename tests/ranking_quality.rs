@@ -33,6 +33,8 @@ fn implicit(
     valid: &Interactions,
 ) -> LoadedRun {
     let cfg = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: train_cfg,
         backend: BackendKind::Flex,
@@ -402,6 +404,8 @@ fn two_tower_retrieval_tutorial_on_ml100k() {
     three.patience = None;
     // No validation part in the tutorial: the test part is only reported, never used to choose.
     let cfg = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model: ModelConfig::TwoTower(
             TwoTowerConfig::new(x.n_users, x.n_items).with_remove_accidental_hits(false),
         ),

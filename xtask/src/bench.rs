@@ -601,6 +601,8 @@ pub fn probe_infer(model: &str, backend: &str, scale: &str) -> Result<()> {
     let run = recsys_train::LoadedRun {
         model: config.init(&device)?,
         config: recsys_train::RunConfig {
+            normalize: Default::default(),
+            normalizer: Default::default(),
             model: config,
             train: Default::default(),
             backend,
@@ -774,6 +776,8 @@ pub fn probe_train(
         recsys_train::Task::Implicit(_) => "hr@100".parse().map_err(anyhow::Error::msg)?,
     };
     let config = recsys_train::RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model: model_cfg,
         train: recsys_train::TrainConfig {
             epochs: epochs.max(2),

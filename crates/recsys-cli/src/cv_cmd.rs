@@ -86,7 +86,7 @@ pub fn cv(args: CvArgs) -> Result<()> {
             ds.scale,
             prep.train.mean_rating(),
             prep.recipe.clone(),
-        );
+        )?;
         let dir = out.join(name);
         if !t.quiet() {
             eprintln!("{name}: training into {}", dir.display());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use recsys_data::UserHistory;
+use recsys_data::{Interactions, UserHistory};
 use recsys_train::topk::{self, Vectors};
 use serde_json::{Value, json};
 
@@ -32,14 +32,15 @@ pub struct RecommendArgs {
     /// How many items.
     #[arg(short, long, default_value = "10")]
     k: usize,
-    /// Leave out the items the user rated in the training part.
+    /// Leave out every item the run knows the user rated: the training part and the
+    /// validation part carved from the training data.
     #[arg(long)]
     exclude_seen: bool,
     /// An unknown --user maps to the model's out-of-vocabulary row (two-tower runs trained with
     /// --oov) instead of failing.
     #[arg(long)]
     oov: bool,
-    /// How many of the user's highest-rated training items to show next to the recommendations.
+    /// How many of the user's highest-rated known items to show next to the recommendations.
     #[arg(long, default_value = "5")]
     top_rated: usize,
     /// Print one JSON object on the last line of stdout.
@@ -150,7 +151,10 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
     let prep = args.run.open_data(&run)?;
     let n_items = run.n_items();
     let k = clamp_k(args.k, n_items)?;
-    let history = UserHistory::new(&prep.train);
+    // Every rating the run knows of: the training part and the validation part (a refit run
+    // trained on both; any run chose its epochs by the latter).
+    let known = Interactions::concat(&[&prep.train, &prep.valid]);
+    let history = UserHistory::new(&known);
     let seen = args.exclude_seen.then_some(&history);
     let ids = &run.ids;
 
@@ -219,14 +223,14 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
             return Err(e).with_context(|| format!("user {raw_user:?} is not in the run's id map"));
         }
     };
-    // An out-of-vocabulary user has no training items.
+    // An out-of-vocabulary user has no known items.
     let (own_items, own_ratings): (&[u32], &[f32]) = if (u as usize) < history.n_users() {
         (history.items(u), history.ratings(u))
     } else {
         (&[], &[])
     };
     let list = topk::recommend(&run, &[u], k, seen).remove(0);
-    // The user's own highest-rated training items (rating desc, then item index).
+    // The user's own highest-rated known items (rating desc, then item index).
     let mut rated: Vec<(u32, f32)> = own_items
         .iter()
         .copied()
@@ -251,7 +255,7 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
             "{}",
             json!({"run_dir": args.run.run.display().to_string(),
                    "model": run.config.model.family(), "user": raw_user, "k": k,
-                   "exclude_seen": args.exclude_seen, "n_train_items": own_items.len(),
+                   "exclude_seen": args.exclude_seen, "n_known_items": own_items.len(),
                    "recommendations": recs, "top_rated": top})
         );
         return Ok(());
@@ -261,13 +265,13 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
         list.len(),
         run.config.model.family(),
         if args.exclude_seen {
-            ", training items excluded"
+            ", known items excluded"
         } else {
             ""
         }
     );
     println!(
-        "{:>4}  {:>7}  {:<44}  | {:>6}  highest-rated training items",
+        "{:>4}  {:>7}  {:<44}  | {:>6}  highest-rated known items",
         "rank", "score", "recommended", "rating"
     );
     for r in 0..list.len().max(rated.len()) {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use recsys_data::{Dataset, Interactions, SplitKind};
+use recsys_data::{Dataset, Interactions, Remapped, SplitKind};
 use recsys_train::{Checkpoint, DataRecipe, LoadedRun, Parts, check_same_ids, load_run};
 
 use crate::args::BackendArgs;
@@ -52,7 +52,16 @@ impl Prepared {
 }
 
 pub fn prepare(source: &SourceArgs, split: &SplitArgs, seed: u64) -> Result<Prepared> {
-    let dataset = source.open()?;
+    prepare_opened(source.open()?, source, split, seed)
+}
+
+/// [`prepare`] of a data set already opened from `source`.
+fn prepare_opened(
+    dataset: Dataset,
+    source: &SourceArgs,
+    split: &SplitArgs,
+    seed: u64,
+) -> Result<Prepared> {
     let (train, valid, test) = if let Some([i, k]) = split.fold {
         let (rest, test) = recsys_data::k_fold(&dataset.interactions, k, i, seed)?;
         let m = split.split.method(&split.valid, "0")?;
@@ -93,6 +102,21 @@ pub fn prepare(source: &SourceArgs, split: &SplitArgs, seed: u64) -> Result<Prep
 
 /// The data and split of a run's recipe, from `data` instead of the recorded source if given.
 pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<Prepared> {
+    let source = recipe_source(recipe, data)?;
+    prepare(&source, &recipe_split(recipe), recipe.split_seed)
+}
+
+fn recipe_split(recipe: &DataRecipe) -> SplitArgs {
+    SplitArgs {
+        split: recipe.split,
+        valid: recipe.valid.clone(),
+        test: recipe.test.clone(),
+        fold: recipe.fold,
+    }
+}
+
+/// How a run's recipe reads its data, from `data` instead of the recorded source if given.
+fn recipe_source(recipe: &DataRecipe, data: Option<&str>) -> Result<SourceArgs> {
     let source = match data {
         Some(d) => d.to_string(),
         None if recipe.source.is_empty() => {
@@ -100,7 +124,7 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<Prepared> {
         }
         None => recipe.source.clone(),
     };
-    let source = SourceArgs {
+    Ok(SourceArgs {
         data: source,
         format: recipe.format.clone(),
         delimiter: None,
@@ -110,14 +134,17 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<Prepared> {
         duplicates: recsys_data::Duplicates::Error,
         positives_above: recipe.positives_above,
         items_by_title: recipe.items_by_title,
-    };
-    let split = SplitArgs {
-        split: recipe.split,
-        valid: recipe.valid.clone(),
-        test: recipe.test.clone(),
-        fold: recipe.fold,
-    };
-    prepare(&source, &split, recipe.split_seed)
+    })
+}
+
+/// What `eval` scores: the run's own data and split, or another file's ratings.
+pub enum EvalData {
+    Run(Box<Prepared>),
+    /// Data whose ids are not the run's: its ratings mapped through the run's id map.
+    Other {
+        source: String,
+        data: Remapped,
+    },
 }
 
 /// A trained run to load, and the data it was trained on (its recipe, or `--data`).
@@ -147,5 +174,24 @@ impl RunArgs {
         let prep = replay(&run.config.data, self.data.as_deref())?;
         check_same_ids(&self.run, &run.ids, &prep.dataset.ids)?;
         Ok(prep)
+    }
+
+    /// The run's data and split, or with `--data` naming data of other ids (another file of
+    /// ratings, a part of the data, new users), that data's ratings in the run's ids.
+    pub fn open_for_eval(&self, run: &LoadedRun) -> Result<EvalData> {
+        let Some(data) = self.data.as_deref() else {
+            return Ok(EvalData::Run(Box::new(self.open_data(run)?)));
+        };
+        let recipe = &run.config.data;
+        let source = recipe_source(recipe, Some(data))?;
+        let dataset = source.open()?;
+        if check_same_ids(&self.run, &run.ids, &dataset.ids).is_ok() {
+            let prep = prepare_opened(dataset, &source, &recipe_split(recipe), recipe.split_seed)?;
+            return Ok(EvalData::Run(Box::new(prep)));
+        }
+        Ok(EvalData::Other {
+            source: data.to_string(),
+            data: dataset.remap(&run.ids),
+        })
     }
 }

@@ -124,6 +124,8 @@ pub fn run(command: SanityCommand) -> Result<()> {
     }
     let backend = args.backend.backend.unwrap_or(BackendKind::Flex);
     let config = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: train_cfg,
         backend,

@@ -142,6 +142,25 @@ pub struct TrainArgs {
     /// (in-batch, two-tower).
     #[arg(long, value_enum)]
     pub(crate) loss: Option<LossName>,
+    /// item-knn: neighbours per prediction (the most similar items the user rated).
+    #[arg(long)]
+    pub(crate) neighbours: Option<usize>,
+    /// item-knn: shrinkage of similarities from few common users; popularity: pseudo-ratings
+    /// at the global mean added to each item's ratings.
+    #[arg(long)]
+    pub(crate) shrinkage: Option<f64>,
+    /// item-knn: pearson (of baseline residuals) or cosine (of ratings).
+    #[arg(long, value_enum)]
+    pub(crate) similarity: Option<recsys_models::Similarity>,
+    /// baseline: biases by gradient descent (sgd, with the optimiser flags) or alternating
+    /// least squares in closed form (als, as Surprise's BaselineOnly).
+    #[arg(long, value_enum)]
+    pub(crate) algo: Option<recsys_models::BaselineFit>,
+    /// Rating normalisation the model learns with (rating tasks): none, max (divide by the top
+    /// of the scale), minmax (into [0, 1]) or center (the training mean subtracted). Recorded in
+    /// the run; predictions are mapped back to the rating scale.
+    #[arg(long, value_enum)]
+    pub(crate) normalize: Option<recsys_data::NormalizeKind>,
     /// L2 penalty on the looked-up embeddings (and biases).
     #[arg(long)]
     pub(crate) l2: Option<f64>,
@@ -203,6 +222,7 @@ impl TrainArgs {
             loss: self.loss,
             negatives: self.negatives,
             protocol: self.protocol,
+            normalize: self.normalize,
             model: ModelOverrides {
                 embedding_dim: self.embedding_dim,
                 hidden: self.hidden.clone(),
@@ -219,6 +239,10 @@ impl TrainArgs {
                 rating_loss: None,
                 pretrained,
                 embeddings: self.embeddings.clone(),
+                neighbours: self.neighbours,
+                shrinkage: self.shrinkage,
+                similarity: self.similarity,
+                baseline_fit: self.algo,
             },
         }
     }
@@ -269,7 +293,7 @@ pub fn train(args: TrainArgs, given: &Given) -> Result<()> {
         ds.scale,
         prep.train.mean_rating(),
         prep.recipe.clone(),
-    );
+    )?;
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -353,7 +353,7 @@ pub fn tune(args: TuneArgs) -> Result<()> {
         ds.scale,
         prep.train.mean_rating(),
         prep.recipe.clone(),
-    );
+    )?;
     let best_dir = out.join("best");
     if best_dir.exists() {
         std::fs::remove_dir_all(&best_dir)
@@ -450,7 +450,7 @@ fn run_trial(
         ds.scale,
         prep.train.mean_rating(),
         prep.recipe.clone(),
-    );
+    )?;
     let dir = study.trial_dir(trial);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;

@@ -84,9 +84,10 @@ fn recommend_json_shape_and_k() {
 }
 
 #[test]
-fn exclude_seen_leaves_out_training_items() {
+fn exclude_seen_leaves_out_every_known_item() {
     let run = run_dir();
-    // All items ranked: the training items must all be missing, and only they.
+    // All items ranked: the items the run knows the user rated (training and validation parts)
+    // must all be missing, and only they.
     let all = json_ok(&recsys(&[
         "recommend",
         "--run",
@@ -110,8 +111,26 @@ fn exclude_seen_leaves_out_training_items() {
         "100000",
         "--json",
     ]));
-    let n_seen = ex["n_train_items"].as_u64().unwrap() as usize;
+    let n_seen = ex["n_known_items"].as_u64().unwrap() as usize;
     assert!(n_seen > 0);
+    // The run's parts, written by `data split` with the run's split and seed: the known items
+    // are the user's training and validation items.
+    let parts = tempfile::tempdir().unwrap();
+    let out = parts.path().display().to_string();
+    let o = recsys(&[
+        "data", "split", "--method", "random", "--seed", "42", "--out", &out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let count = |name: &str| {
+        std::fs::read_to_string(parts.path().join(name))
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(',').next() == Some("5"))
+            .count()
+    };
+    let (n_train, n_valid) = (count("train.csv"), count("valid.csv"));
+    assert!(n_valid > 0, "user 5 has validation ratings");
+    assert_eq!(n_seen, n_train + n_valid);
     let seen: Vec<String> = ex["top_rated"]
         .as_array()
         .unwrap()

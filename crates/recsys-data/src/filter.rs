@@ -150,11 +150,43 @@ fn compact(col: &[u32], n: usize, vocab: &Vocab) -> (Vec<u32>, Vec<String>) {
     (map, raw)
 }
 
+/// Which rating normalisation a run trains with (`--normalize`, the run's `[normalize] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum NormalizeKind {
+    /// Ratings unchanged.
+    #[default]
+    None,
+    /// Divided by the top of the rating scale.
+    Max,
+    /// Min-max scaled into [0, 1].
+    #[cfg_attr(feature = "clap", value(alias = "min-max"))]
+    #[serde(alias = "min-max")]
+    Minmax,
+    /// The training mean subtracted.
+    #[cfg_attr(feature = "clap", value(alias = "mean"))]
+    #[serde(alias = "mean")]
+    Center,
+}
+
+impl NormalizeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NormalizeKind::None => "none",
+            NormalizeKind::Max => "max",
+            NormalizeKind::Minmax => "minmax",
+            NormalizeKind::Center => "center",
+        }
+    }
+}
+
 /// A rating normalisation and its inverse. Fitted on training ratings, saved with a run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Normalizer {
     /// Ratings unchanged.
+    #[default]
     None,
     /// `r / max` (the ML-20M notebook divides by 5).
     DivideByMax { max: f32 },
@@ -167,11 +199,39 @@ pub enum Normalizer {
 impl Normalizer {
     /// Fits a normalisation named `none`, `max`, `min-max` or `mean` on `scale` and `ratings`.
     pub fn fit(kind: &str, scale: (f32, f32), ratings: &[f32]) -> Result<Self> {
+        let kind = match kind {
+            "none" => NormalizeKind::None,
+            "max" | "divide-by-max" => NormalizeKind::Max,
+            "min-max" | "minmax" => NormalizeKind::Minmax,
+            "mean" | "mean-centre" | "mean-center" | "center" => NormalizeKind::Center,
+            other => {
+                return Err(DataError::Invalid(format!(
+                    "unknown normalisation {other:?}: expected none, max, min-max or mean"
+                )));
+            }
+        };
+        let mean = if ratings.is_empty() {
+            0.0
+        } else {
+            ratings.iter().map(|&r| r as f64).sum::<f64>() / ratings.len() as f64
+        };
+        Self::fit_kind(kind, scale, mean)
+    }
+
+    /// Fits normalisation `kind` on the rating `scale` and the training `mean` rating.
+    pub fn fit_kind(kind: NormalizeKind, scale: (f32, f32), mean: f64) -> Result<Self> {
         Ok(match kind {
-            "none" => Normalizer::None,
-            "max" | "divide-by-max" => Normalizer::DivideByMax { max: scale.1 },
-            "min-max" | "minmax" => {
-                if scale.1 <= scale.0 {
+            NormalizeKind::None => Normalizer::None,
+            NormalizeKind::Max => {
+                if scale.1.is_nan() || scale.1 <= 0.0 {
+                    return Err(DataError::Invalid(format!(
+                        "dividing by the maximum needs a positive maximum, got {scale:?}"
+                    )));
+                }
+                Normalizer::DivideByMax { max: scale.1 }
+            }
+            NormalizeKind::Minmax => {
+                if scale.0.is_nan() || scale.1.is_nan() || scale.1 <= scale.0 {
                     return Err(DataError::Invalid(format!(
                         "min-max needs max > min, got {scale:?}"
                     )));
@@ -181,19 +241,22 @@ impl Normalizer {
                     max: scale.1,
                 }
             }
-            "mean" | "mean-centre" | "mean-center" => Normalizer::MeanCentre {
-                mean: if ratings.is_empty() {
-                    0.0
-                } else {
-                    (ratings.iter().map(|&r| r as f64).sum::<f64>() / ratings.len() as f64) as f32
-                },
-            },
-            other => {
-                return Err(DataError::Invalid(format!(
-                    "unknown normalisation {other:?}: expected none, max, min-max or mean"
-                )));
-            }
+            NormalizeKind::Center => Normalizer::MeanCentre { mean: mean as f32 },
         })
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Normalizer::None
+    }
+
+    /// `data` with its ratings normalised: a copy, or `data` itself when there is nothing to do.
+    pub fn applied<'a>(&self, data: &'a Interactions) -> std::borrow::Cow<'a, Interactions> {
+        if self.is_none() {
+            return std::borrow::Cow::Borrowed(data);
+        }
+        let mut out = data.clone();
+        self.apply(&mut out.ratings);
+        std::borrow::Cow::Owned(out)
     }
 
     /// Normalises one rating.

@@ -354,3 +354,62 @@ impl Dataset {
         }
     }
 }
+
+/// A data set's ratings expressed in another id map's dense indices ([`Dataset::remap`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Remapped {
+    /// The rows whose user and item the other map knows, in its indices (its `n_users`,
+    /// `n_items`).
+    pub interactions: Interactions,
+    /// Rows left out: their user or item is unknown to the other map.
+    pub unknown_pairs: usize,
+    /// The distinct raw user ids the other map lacks, in order of first appearance.
+    pub unknown_users: Vec<String>,
+    /// The distinct raw item ids the other map lacks, in order of first appearance.
+    pub unknown_items: Vec<String>,
+}
+
+impl Dataset {
+    /// The ratings in the dense indices of `to` (e.g. a trained run's id map), matched by raw
+    /// id; rows whose user or item `to` lacks are counted in [`Remapped`], not kept.
+    pub fn remap(&self, to: &IdMap) -> Remapped {
+        let lookup = |from: &Vocab, to: &Vocab| -> Vec<Option<u32>> {
+            from.raw_ids().iter().map(|r| to.index_of(r)).collect()
+        };
+        let users = lookup(&self.ids.users, &to.users);
+        let items = lookup(&self.ids.items, &to.items);
+        let x = &self.interactions;
+        let mut out = Remapped {
+            interactions: Interactions {
+                n_users: to.n_users(),
+                n_items: to.n_items(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (mut seen_u, mut seen_i) = (vec![false; users.len()], vec![false; items.len()]);
+        for k in 0..x.len() {
+            let (u, i) = (x.users[k] as usize, x.items[k] as usize);
+            match (users[u], items[i]) {
+                (Some(mu), Some(mi)) => {
+                    let y = &mut out.interactions;
+                    y.users.push(mu);
+                    y.items.push(mi);
+                    y.ratings.push(x.ratings[k]);
+                }
+                (mu, mi) => {
+                    out.unknown_pairs += 1;
+                    if mu.is_none() && !std::mem::replace(&mut seen_u[u], true) {
+                        out.unknown_users
+                            .push(self.ids.users.raw_id(u as u32).to_string());
+                    }
+                    if mi.is_none() && !std::mem::replace(&mut seen_i[i], true) {
+                        out.unknown_items
+                            .push(self.ids.items.raw_id(i as u32).to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -20,9 +20,9 @@ pub mod stats;
 pub mod synth;
 
 pub use error::{DataError, Result};
-pub use filter::Normalizer;
+pub use filter::{NormalizeKind, Normalizer};
 pub use history::{NegativeSampler, TestCase, TestNegatives, UserHistory, UserRows};
-pub use interactions::{Dataset, IdMap, Interactions, ItemInfo, Vocab};
+pub use interactions::{Dataset, IdMap, Interactions, ItemInfo, Remapped, Vocab};
 pub use load::{
     DelimitedSpec, Duplicates, Format, LoadOptions, detect, load, load_with_ids, ml100k_fold,
 };

@@ -647,3 +647,53 @@ fn k_folds_partition_the_rows() {
         assert!(e.contains("at least 2 folds"), "{e}");
     }
 }
+
+#[test]
+fn remap_matches_raw_ids_and_counts_unknown_ones() {
+    let vocab =
+        |ids: &[&str]| Vocab::from_raw(ids.iter().map(|s| s.to_string()).collect()).unwrap();
+    let run = IdMap {
+        users: vocab(&["a", "b", "c"]),
+        items: vocab(&["x", "y"]),
+    };
+    // Another file: users in another order, one unknown user (d) and one unknown item (z).
+    let ds = Dataset {
+        interactions: Interactions::new(
+            vec![0, 1, 2, 2, 0],
+            vec![0, 1, 0, 2, 2],
+            vec![1.0, 2.0, 3.0, 4.0, 5.0],
+            None,
+            3,
+            3,
+        )
+        .unwrap(),
+        ids: IdMap {
+            users: vocab(&["c", "a", "d"]),
+            items: vocab(&["y", "x", "z"]),
+        },
+        ..Default::default()
+    };
+    let r = ds.remap(&run);
+    assert_eq!(r.interactions.users, vec![2, 0]);
+    assert_eq!(r.interactions.items, vec![1, 0]);
+    assert_eq!(r.interactions.ratings, vec![1.0, 2.0]);
+    assert_eq!((r.interactions.n_users, r.interactions.n_items), (3, 2));
+    assert_eq!(r.unknown_pairs, 3);
+    assert_eq!(r.unknown_users, vec!["d".to_string()]);
+    assert_eq!(r.unknown_items, vec!["z".to_string()]);
+}
+
+#[test]
+fn normalize_kinds_fit_from_the_scale_and_mean() {
+    use crate::NormalizeKind;
+    let n = Normalizer::fit_kind(NormalizeKind::Center, (1.0, 5.0), 3.5).unwrap();
+    assert_eq!(n.forward(4.0), 0.5);
+    let n = Normalizer::fit_kind(NormalizeKind::Max, (1.0, 5.0), 3.5).unwrap();
+    assert_eq!(n.forward(5.0), 1.0);
+    assert!(Normalizer::fit_kind(NormalizeKind::Minmax, (5.0, 5.0), 3.0).is_err());
+    assert!(
+        Normalizer::fit_kind(NormalizeKind::None, (1.0, 5.0), 3.0)
+            .unwrap()
+            .is_none()
+    );
+}

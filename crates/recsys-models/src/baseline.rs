@@ -10,15 +10,33 @@
 //! An L2 penalty `λ · Σ_batch (b_u² + b_i²) / batch` on the looked-up biases is returned in
 //! [`ModelLoss::penalty`]. For ranking it is popularity learned from the data: every user gets
 //! the items in the order of `b_i`.
+//!
+//! The biases are learned by gradient descent with the trainer ([`BaselineFit::Sgd`]) or fitted
+//! in closed form by alternating least squares as Surprise's `baseline_als` does
+//! ([`BaselineFit::Als`], [`als_biases`]).
 
 use burn::config::Config;
-use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor};
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use recsys_data::Interactions;
+use serde::{Deserialize, Serialize};
 
 use crate::embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 use crate::error::{ModelError, Result};
 use crate::mf::MfOutput;
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer, pairwise_loss};
+
+/// How [`Baseline`]'s biases are learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineFit {
+    /// Gradient descent with the trainer (any optimiser, MSE or the implicit losses).
+    #[default]
+    Sgd,
+    /// Alternating least squares on ratings, in closed form ([`als_biases`]).
+    Als,
+}
 
 /// Configuration of [`Baseline`].
 #[derive(Config, Debug)]
@@ -38,6 +56,59 @@ pub struct BaselineConfig {
     /// Weight `λ` of the L2 penalty on the looked-up biases.
     #[config(default = 0.01)]
     pub l2: f32,
+    /// Gradient descent or alternating least squares.
+    #[config(default = "BaselineFit::Sgd")]
+    pub fit: BaselineFit,
+    /// ALS: regularisation of the user biases (Surprise's `reg_u`).
+    #[config(default = 15.0)]
+    pub als_reg_user: f32,
+    /// ALS: regularisation of the item biases (Surprise's `reg_i`).
+    #[config(default = 10.0)]
+    pub als_reg_item: f32,
+    /// ALS: rounds of item then user updates (Surprise's `n_epochs`).
+    #[config(default = 10)]
+    pub als_epochs: usize,
+}
+
+/// User and item biases around `mean` fitted by alternating least squares (Surprise's
+/// `baseline_als`): `epochs` rounds of, for every item, `b_i = Σ_u (r_ui - μ - b_u) / (reg_item
+/// + n_i)`, then for every user `b_u = Σ_i (r_ui - μ - b_i) / (reg_user + n_u)`.
+pub fn als_biases(
+    data: &Interactions,
+    mean: f32,
+    reg_user: f32,
+    reg_item: f32,
+    epochs: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut bu, mut bi) = (vec![0.0f32; data.n_users], vec![0.0f32; data.n_items]);
+    let (nu, ni) = (data.user_counts(), data.item_counts());
+    for _ in 0..epochs {
+        let mut dev = vec![0.0f64; data.n_items];
+        for k in 0..data.len() {
+            let (u, i) = (data.users[k] as usize, data.items[k] as usize);
+            dev[i] += (data.ratings[k] - mean - bu[u]) as f64;
+        }
+        for i in 0..data.n_items {
+            bi[i] = (dev[i] / (reg_item as f64 + ni[i] as f64)) as f32;
+        }
+        let mut dev = vec![0.0f64; data.n_users];
+        for k in 0..data.len() {
+            let (u, i) = (data.users[k] as usize, data.items[k] as usize);
+            dev[u] += (data.ratings[k] - mean - bi[i]) as f64;
+        }
+        for u in 0..data.n_users {
+            bu[u] = (dev[u] / (reg_user as f64 + nu[u] as f64)) as f32;
+        }
+    }
+    (bu, bi)
+}
+
+/// A `[n, 1]` table holding `values`, on `device`.
+pub(crate) fn column_table(values: Vec<f32>, device: &Device) -> EmbeddingTable {
+    let n = values.len();
+    EmbeddingTable {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(values, [n, 1]), device)),
+    }
 }
 
 impl BaselineConfig {
@@ -58,7 +129,30 @@ impl BaselineConfig {
         if self.l2.is_nan() || self.l2 < 0.0 {
             return bad(format!("baseline: l2 ({}) must be >= 0", self.l2));
         }
+        if !(self.als_reg_user >= 0.0 && self.als_reg_item >= 0.0) {
+            return bad("baseline: the ALS regularisations must be >= 0".into());
+        }
         Ok(())
+    }
+
+    /// The model with the biases of [`als_biases`] on `data` (ratings, a linear output).
+    pub fn fit_als(&self, data: &Interactions, device: &Device) -> Result<Baseline> {
+        let mut model = self.init(device)?;
+        if self.output != MfOutput::Linear {
+            return Err(ModelError::InvalidConfig(
+                "baseline: ALS fits ratings with a linear output".into(),
+            ));
+        }
+        let (bu, bi) = als_biases(
+            data,
+            self.global_mean,
+            self.als_reg_user,
+            self.als_reg_item,
+            self.als_epochs,
+        );
+        model.user_bias = column_table(bu, device);
+        model.item_bias = column_table(bi, device);
+        Ok(model)
     }
 
     /// Builds the model on `device`, biases at zero (an untrained model predicts `μ`).
@@ -177,6 +271,42 @@ impl RatingModel for Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn als_biases_solve_each_side_given_the_other() {
+        // Two users, two items; user 0 rates high, item 1 low.
+        let data = Interactions::new(
+            vec![0, 0, 1, 1],
+            vec![0, 1, 0, 1],
+            vec![5.0, 3.0, 4.0, 2.0],
+            None,
+            2,
+            2,
+        )
+        .unwrap();
+        let mean = 3.5;
+        let (bu, bi) = als_biases(&data, mean, 0.0, 0.0, 20);
+        // Unregularised, the fit is exact: r = μ + b_u + b_i.
+        for k in 0..4 {
+            let (u, i) = (data.users[k] as usize, data.items[k] as usize);
+            assert!((mean + bu[u] + bi[i] - data.ratings[k]).abs() < 1e-4, "{bu:?} {bi:?}");
+        }
+        // Regularised, the last item update satisfies its own equation exactly.
+        let (bu, bi) = als_biases(&data, mean, 2.0, 3.0, 1);
+        let want_bu0 = ((5.0 - mean - bi[0]) + (3.0 - mean - bi[1])) / (2.0 + 2.0);
+        assert!((bu[0] - want_bu0).abs() < 1e-6);
+        let m = BaselineConfig::new(2, 2)
+            .with_global_mean(mean)
+            .with_fit(BaselineFit::Als)
+            .fit_als(&data, &Device::flex())
+            .unwrap();
+        let got: Vec<f32> = m
+            .score_all(Tensor::from_ints([0], &Device::flex()))
+            .into_data()
+            .try_into_vec_as()
+            .unwrap();
+        assert!(got[0] > got[1], "{got:?}");
+    }
 
     #[test]
     fn untrained_model_predicts_the_mean_and_penalises_biases() {

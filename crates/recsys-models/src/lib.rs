@@ -37,6 +37,8 @@ macro_rules! with_families {
             ncf: Ncf("ncf"),
             two_tower: TwoTower("two-tower" | "two_tower"),
             baseline: Baseline("baseline"),
+            popularity: Popularity("popularity"),
+            item_knn: ItemKnn("item-knn"),
         }
     };
 }
@@ -49,11 +51,14 @@ macro_rules! declare_family_modules {
 with_families!(declare_family_modules);
 
 pub use autorec::{AutoRec, AutoRecBase, AutoRecConfig, HostRows, row_batch};
+pub use baseline::{BaselineFit, als_biases};
 pub use embedding::{EmbeddingInit, EmbeddingTable, EmbeddingTableConfig};
 pub use error::{ModelError, Result};
+pub use item_knn::{ItemKnn, ItemKnnConfig, Similarity};
 pub use layers::Activation;
 pub use mf::{Mf, MfConfig, MfOutput};
 pub use ncf::{Ncf, NcfConfig, NcfInput, NcfKind};
+pub use popularity::{Popularity, PopularityConfig};
 pub use recommender_net::{RecommenderNet, RecommenderNetConfig};
 pub use regressor::{DenseBlock, Regressor, RegressorConfig};
 pub use traits::{ModelLoss, RatingBatch, RatingModel, Retriever, RowBatch, Scorer, pairwise_loss};

@@ -1,7 +1,7 @@
 //! The resolved configuration of a run (`config.toml`): model, training, backend, task and the
 //! data recipe.
 
-use recsys_data::SplitKind;
+use recsys_data::{NormalizeKind, Normalizer, SplitKind};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::device::BackendKind;
@@ -24,6 +24,13 @@ pub struct RunConfig {
     /// Where the data came from and how it was split, so `eval` and `--resume` rebuild it.
     #[serde(default)]
     pub data: DataRecipe,
+    /// The rating normalisation asked for (`--normalize`); the model learns normalised ratings.
+    #[serde(default)]
+    pub normalize: NormalizeKind,
+    /// That normalisation as fitted on the training part (by [`size`](crate::setup::size)):
+    /// applied to the training ratings, inverted on every prediction.
+    #[serde(default)]
+    pub normalizer: Normalizer,
 }
 
 /// Where a run's data came from and how it was split (the `[data]` table): what `recsys eval`

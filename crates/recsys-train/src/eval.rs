@@ -1,7 +1,7 @@
 //! Rating predictions and rating metrics of a trained model.
 
 use burn::tensor::Device;
-use recsys_data::Interactions;
+use recsys_data::{Interactions, Normalizer};
 use recsys_models::RatingModel;
 
 use crate::batch::index_tensor;
@@ -34,14 +34,25 @@ pub fn predict<M: RatingModel>(
     out
 }
 
-/// Rating metrics of `model` on `data`, predictions clamped to `scale` if given.
+/// Rating metrics of `model` on `data` (ratings on the rating scale): the model's predictions
+/// mapped back through `normalizer` (what the model learned on), then clamped to `scale` if
+/// given.
 pub fn evaluate<M: RatingModel>(
     model: &M,
     data: &Interactions,
     batch_size: usize,
     scale: Option<(f32, f32)>,
+    normalizer: &Normalizer,
     device: &Device,
 ) -> RatingMetrics {
-    let pred = predict(model, &data.users, &data.items, batch_size, device);
+    let mut pred = predict(model, &data.users, &data.items, batch_size, device);
+    denormalize(normalizer, &mut pred);
     RatingMetrics::compute(&pred, &data.ratings, scale)
+}
+
+/// Maps a model's outputs back to the rating scale.
+pub fn denormalize(normalizer: &Normalizer, pred: &mut [f32]) {
+    if !normalizer.is_none() {
+        pred.iter_mut().for_each(|p| *p = normalizer.inverse(*p));
+    }
 }

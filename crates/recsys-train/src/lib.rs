@@ -58,11 +58,11 @@ pub use error::{Result, TrainError};
 pub use eval::{evaluate, predict};
 pub use family::{
     AnyModel, DataShape, Family, Fit, ModelConfig, ModelOverrides, NcfSetup, Pretrained,
-    RatingLoss, RegressorSetup, hidden_ratings_check, ncf_from_pretrained,
-    regressor_config_for_mf_run, regressor_from_mf_run,
+    RatingLoss, RegressorSetup, ncf_from_pretrained, regressor_config_for_mf_run,
+    regressor_from_mf_run,
 };
 pub use heldout::{Part, Parts, heldout_ranking};
-pub use loaded::{LoadedRun, load_run};
+pub use loaded::{LoadedRun, hidden_split, load_run};
 pub use metrics::{Metric, RankMetric, RatingMetrics};
 pub use optim::{Algorithm, GradClip, LrSchedule, OptimizerConfig, OptimizerName};
 pub use orchestrate::{ResumeOptions, SELECTION_DIR, resume_run, train_run, train_run_observed};

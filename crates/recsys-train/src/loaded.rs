@@ -7,12 +7,12 @@ use burn::tensor::Device;
 use recsys_data::{IdMap, Interactions};
 use recsys_models::{RatingModel, Retriever, Scorer};
 
-use crate::batch::index_tensor;
+use crate::batch::{epoch_order, index_tensor};
 use crate::budget::{SCORE_ALL, rows_per_block};
 use crate::config::RunConfig;
 use crate::device::{BackendKind, device};
-use crate::error::Result;
-use crate::eval::{evaluate, predict};
+use crate::error::{Result, TrainError};
+use crate::eval::{denormalize, evaluate, predict};
 use crate::family::{AnyModel, Family, with_family, with_model};
 use crate::metrics::RatingMetrics;
 use crate::ranking::{RankingMetrics, RankingTask, device_top_k, evaluate_ranking};
@@ -60,9 +60,12 @@ impl LoadedRun {
         (self.config.rating_scale[0], self.config.rating_scale[1])
     }
 
-    /// Predicted ratings of `(users[k], items[k])` (dense indices), unclamped.
+    /// Predicted ratings of `(users[k], items[k])` (dense indices) on the rating scale (mapped
+    /// back through the run's normalisation), unclamped.
     pub fn predict(&self, users: &[u32], items: &[u32]) -> Vec<f32> {
-        with_model!(&self.model, F, m => predict(m, users, items, self.eval_batch_size(), &self.device))
+        let mut pred = with_model!(&self.model, F, m => predict(m, users, items, self.eval_batch_size(), &self.device));
+        denormalize(&self.config.normalizer, &mut pred);
+        pred
     }
 
     /// Rating metrics on `data`, predictions clamped to the rating scale.
@@ -72,7 +75,61 @@ impl LoadedRun {
             data,
             self.eval_batch_size(),
             Some(self.rating_scale()),
+            &self.config.normalizer,
             &self.device,
+        ))
+    }
+
+    /// A score as shown to users: for a rating run the predicted rating (mapped back through the
+    /// run's normalisation and clamped to the rating scale, as predictions are); for an
+    /// implicit-feedback run the ranking score itself.
+    pub fn shown_score(&self, score: f32) -> f32 {
+        if self.config.task.implicit().is_some() {
+            return score;
+        }
+        let (lo, hi) = self.rating_scale();
+        self.config.normalizer.inverse(score).clamp(lo, hi)
+    }
+
+    /// The hidden-ratings check (the AutoRec paper's and notebook's): hides `n_hide` ratings of
+    /// `part` (chosen with `seed`), lets the model read what it reads at prediction time from
+    /// `context` and the rest of `part` (models that predict from ratings, see
+    /// [`Family::reading`]; a model of weights alone reads nothing), and scores its predictions
+    /// of the hidden ratings, clamped to the rating scale. `context` and `part` hold ratings on
+    /// the rating scale, in the run's id space.
+    pub fn hidden_ratings(
+        &self,
+        context: &[&Interactions],
+        part: &Interactions,
+        n_hide: usize,
+        seed: u64,
+    ) -> Result<RatingMetrics> {
+        if part.is_empty() {
+            return Err(TrainError::Config(
+                "the hidden-ratings check needs ratings to hide: the part is empty".into(),
+            ));
+        }
+        if n_hide == 0 {
+            return Err(TrainError::Config("--hide must be at least 1".into()));
+        }
+        let (hidden, kept) = hidden_split(part, n_hide, seed);
+        let mut read: Vec<&Interactions> = context.to_vec();
+        read.push(&kept);
+        let read = Interactions::concat(&read);
+        let reads = self.config.normalizer.applied(&read);
+        let model = self.model.reading(&reads);
+        let mut pred = with_model!(&model, F, m => predict(
+            m,
+            &hidden.users,
+            &hidden.items,
+            self.eval_batch_size(),
+            &self.device,
+        ));
+        denormalize(&self.config.normalizer, &mut pred);
+        Ok(RatingMetrics::compute(
+            &pred,
+            &hidden.ratings,
+            Some(self.rating_scale()),
         ))
     }
 
@@ -128,6 +185,14 @@ impl LoadedRun {
     pub fn rank(&self, task: &RankingTask) -> RankingMetrics {
         with_model!(&self.model, F, m => evaluate_ranking(m, task, &self.device))
     }
+}
+
+/// `n_hide` ratings of `part` chosen with `seed` (all of them when it has fewer), and the rest:
+/// the parts of [`LoadedRun::hidden_ratings`].
+pub fn hidden_split(part: &Interactions, n_hide: usize, seed: u64) -> (Interactions, Interactions) {
+    let order = epoch_order(part.len(), seed, 0);
+    let (hidden, kept) = order.split_at(n_hide.min(part.len()));
+    (part.select(hidden), part.select(kept))
 }
 
 fn score_all<M: RatingModel>(model: &M, users: &[u32], device: &Device) -> Vec<f32> {

@@ -8,7 +8,7 @@
 //! <run>/metrics.jsonl    one EpochRecord per epoch (the first `metrics.lines` lines count)
 //! <run>/checkpoints/model-e0007.bpk      weights after epoch 7 (burnpack)
 //! <run>/checkpoints/optimizer-e0007.bpk  optimiser state after epoch 7 (for resuming)
-//! <run>/loss.svg         training loss per epoch
+//! <run>/loss.svg         training loss and validation MSE per epoch
 //! <run>/<metric>.svg     validation metric per epoch (e.g. rmse.svg)
 //! ```
 //!
@@ -68,6 +68,8 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const LOSS_PLOT_FILE: &str = "loss.svg";
+/// `loss.svg` without its extension.
+pub const LOSS_PLOT_STEM: &str = "loss";
 pub const TRAIN_ROWS_FILE: &str = "train-rows.bin";
 /// The folder of a refit run's selection run (a run directory of its own).
 pub const SELECTION_DIR: &str = "selection";
@@ -623,13 +625,14 @@ impl RunDir {
         })
     }
 
-    /// Commits epoch `history.last()`: the weights of `model`, the optimiser state, the history
+    /// Commits epoch `history.last()`: the weights of `model`, the optimiser state (none for a
+    /// closed-form fit), the history
     /// as `metrics.jsonl`, and (when `best`) this epoch as the best; then removes the files the
     /// new manifest no longer names. Until the manifest's rename the previous state stands.
     pub fn commit_epoch<M: Module>(
         &self,
         model: &M,
-        optim: &ModuleOptimizer,
+        optim: Option<&ModuleOptimizer>,
         history: &[EpochRecord],
         best: bool,
     ) -> Result<()> {
@@ -639,11 +642,15 @@ impl RunDir {
             &format!("model-e{epoch:04}.bpk"),
             &model_bytes(model, &self.path)?,
         )?;
-        let optim_bytes = optim.into_bytes().map_err(|e| {
-            TrainError::format(&self.path, format!("cannot write optimiser state: {e}"))
-        })?;
-        let optimizer =
-            self.write_checkpoint_file(&format!("optimizer-e{epoch:04}.bpk"), &optim_bytes)?;
+        let optimizer = match optim {
+            Some(optim) => {
+                let bytes = optim.into_bytes().map_err(|e| {
+                    TrainError::format(&self.path, format!("cannot write optimiser state: {e}"))
+                })?;
+                Some(self.write_checkpoint_file(&format!("optimizer-e{epoch:04}.bpk"), &bytes)?)
+            }
+            None => None,
+        };
         let committed = match &previous {
             Some(m) => self.committed_metrics_text(m)?,
             None => String::new(),
@@ -680,7 +687,7 @@ impl RunDir {
             epoch,
             metrics,
             model,
-            optimizer: Some(optimizer),
+            optimizer,
             best,
             legacy: false,
         })
@@ -817,8 +824,9 @@ impl RunDir {
         Ok(())
     }
 
-    /// Writes `loss.svg` (training loss and penalty) and `<metric>.svg` (validation `metric`, when
-    /// validated) from `history`, each atomically.
+    /// Writes the curves of `history` as SVG, atomically: `loss.svg` (the training loss's data
+    /// term, the penalty when there is one, and the validation MSE of a run validated on
+    /// ratings, on one chart) and `<metric>.svg` (the validation `metric`, when validated).
     pub fn write_curves(&self, history: &[EpochRecord], metric: Metric) -> Result<()> {
         let series = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
             history
@@ -826,24 +834,44 @@ impl RunDir {
                 .filter_map(|r| f(r).map(|y| (r.epoch as f64, y)))
                 .collect()
         };
-        let mut losses = vec![("train loss", series(&|r| Some(r.train_loss)))];
-        if history.iter().any(|r| r.train_penalty > 0.0) {
+        let penalised = history.iter().any(|r| r.train_penalty > 0.0);
+        let mut losses = vec![(
+            if penalised {
+                "training loss (data term)"
+            } else {
+                "training loss"
+            },
+            series(&|r| Some(r.train_loss - r.train_penalty)),
+        )];
+        let valid_mse = series(&|r| r.valid.as_ref().map(|v| v.mse));
+        if !valid_mse.is_empty() {
+            losses.push(("validation mse", valid_mse));
+        }
+        if penalised {
             losses.push(("penalty", series(&|r| Some(r.train_penalty))));
         }
-        let loss_svg = line_chart("training loss", "epoch", &losses);
-        recsys_data::io::write_atomic(&self.path.join(LOSS_PLOT_FILE), loss_svg.as_bytes())?;
+        self.write_chart(LOSS_PLOT_STEM, "loss", &losses)?;
         let valid = series(&|r| metric_value(metric, r.valid.as_ref(), r.ranking.as_ref()));
         if !valid.is_empty() {
-            let svg = line_chart(
-                &format!("validation {metric}"),
-                "epoch",
-                &[(metric.name().as_str(), valid)],
-            );
-            recsys_data::io::write_atomic(
-                &self.path.join(format!("{}.svg", metric.name())),
-                svg.as_bytes(),
+            let name = metric.name();
+            self.write_chart(
+                &name,
+                &format!("validation {name}"),
+                &[(format!("validation {name}").as_str(), valid)],
             )?;
         }
+        Ok(())
+    }
+
+    /// Writes `<stem>.svg`.
+    fn write_chart(
+        &self,
+        stem: &str,
+        title: &str,
+        series: &[(&str, Vec<(f64, f64)>)],
+    ) -> Result<()> {
+        let svg = line_chart(title, "epoch", series);
+        recsys_data::io::write_atomic(&self.path.join(format!("{stem}.svg")), svg.as_bytes())?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use recsys_data::{NormalizeKind, Normalizer};
 use serde::Serialize;
 use toml::Table;
 
@@ -48,6 +49,8 @@ pub struct Overrides {
     pub loss: Option<LossName>,
     pub negatives: Option<usize>,
     pub protocol: Option<Protocol>,
+    /// Rating normalisation (rating tasks only).
+    pub normalize: Option<NormalizeKind>,
     pub model: ModelOverrides,
 }
 
@@ -119,6 +122,8 @@ pub fn draft(name: &str, file: Option<&ConfigFile>, mut overrides: Overrides) ->
         TaskKind::Implicit => Task::Implicit(implicit_defaults.clone()),
     };
     let defaults = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: TrainConfig::default(),
         backend: BackendKind::Flex,
@@ -139,7 +144,8 @@ pub fn draft(name: &str, file: Option<&ConfigFile>, mut overrides: Overrides) ->
 }
 
 /// Sizes `config` from the data: its users and items, rating scale, and the training part's
-/// mean rating; records `recipe`.
+/// mean rating; fits the rating normalisation (the model is sized for normalised ratings);
+/// records `recipe`.
 pub fn size(
     config: &mut RunConfig,
     n_users: usize,
@@ -147,13 +153,16 @@ pub fn size(
     scale: (f32, f32),
     train_mean: f64,
     recipe: DataRecipe,
-) {
+) -> Result<()> {
+    config.normalizer = Normalizer::fit_kind(config.normalize, scale, train_mean)
+        .map_err(|e| config_err(format!("--normalize {}: {e}", config.normalize.name())))?;
+    let n = config.normalizer;
     let shape = match &config.task {
         Task::Rating => DataShape {
             n_users,
             n_items,
-            scale,
-            mean: train_mean,
+            scale: (n.forward(scale.0), n.forward(scale.1)),
+            mean: n.forward(train_mean as f32) as f64,
             implicit: false,
         },
         Task::Implicit(t) => DataShape {
@@ -167,6 +176,7 @@ pub fn size(
     config.model.size(&shape);
     config.rating_scale = [scale.0, scale.1];
     config.data = recipe;
+    Ok(())
 }
 
 fn config_err(message: String) -> TrainError {
@@ -312,8 +322,18 @@ fn apply(config: &mut RunConfig, o: Overrides, mut model: ModelOverrides) -> Res
         }
         _ => {}
     }
+    set(o.normalize, &mut config.normalize);
     config.model.apply(model, &config.task)?;
-    config.model.check_task(&config.task)
+    config.model.check_task(&config.task)?;
+    if config.normalize != NormalizeKind::None {
+        if config.task.kind() != TaskKind::Rating {
+            return Err(config_err(
+                "--normalize applies to rating tasks: implicit feedback has no rating scale".into(),
+            ));
+        }
+        config.model.check_normalize(config.normalize)?;
+    }
+    Ok(())
 }
 
 fn loss_name(l: LossName) -> &'static str {

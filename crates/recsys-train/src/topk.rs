@@ -112,7 +112,15 @@ pub fn recommend(
                 })
                 .collect()
         });
-        out.extend(run.top_k(chunk, k, lists.as_deref()));
+        out.extend(
+            run.top_k(chunk, k, lists.as_deref())
+                .into_iter()
+                .map(|list| {
+                    list.into_iter()
+                        .map(|(i, s)| (i, run.shown_score(s)))
+                        .collect::<Vec<_>>()
+                }),
+        );
     }
     out
 }

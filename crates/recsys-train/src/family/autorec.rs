@@ -8,9 +8,7 @@ use recsys_data::Interactions;
 use recsys_models::{AutoRec, AutoRecConfig};
 
 use super::{DataShape, Family, Fit, ModelOverrides, rating_only, take, take_f32};
-use crate::batch::{epoch_order, index_tensor};
 use crate::error::Result;
-use crate::metrics::RatingMetrics;
 use crate::record::TrainSummary;
 use crate::run_dir::RunDir;
 use crate::task::{Task, TaskKind};
@@ -66,32 +64,9 @@ impl Family for AutoRecConfig {
         let rows = model.rows_of(&run.read_train_rows()?);
         Ok(model.with_inputs(Arc::new(rows)))
     }
-}
 
-/// The AutoRec notebook's "hidden ratings" check: hides `n_hide` ratings of `known` (chosen with
-/// `seed`), reconstructs the rows of `known` without them, and returns the metrics of the
-/// reconstructions at the hidden entries (clamped to `scale` if given). `known` is the rating
-/// matrix the model reads (e.g. the training ratings plus the test ratings).
-pub fn hidden_ratings_check(
-    model: &AutoRec,
-    known: &Interactions,
-    n_hide: usize,
-    seed: u64,
-    scale: Option<(f32, f32)>,
-    device: &Device,
-) -> RatingMetrics {
-    let order = epoch_order(known.len(), seed, 0);
-    let (hidden, kept) = order.split_at(n_hide.min(known.len()));
-    let hidden = known.select(hidden);
-    let rows = model.rows_of(&known.select(kept));
-    let pred = model
-        .predict_from(
-            &rows,
-            index_tensor(&hidden.users, device),
-            index_tensor(&hidden.items, device),
-        )
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("float predictions");
-    RatingMetrics::compute(&pred, &hidden.ratings, scale)
+    fn reading(model: &AutoRec, data: &Interactions) -> Option<AutoRec> {
+        let rows = model.rows_of(data);
+        Some(model.clone().with_inputs(Arc::new(rows)))
+    }
 }

@@ -2,11 +2,11 @@
 //! `BaselineOnly`); for ranking, popularity learned from the data.
 
 use burn::tensor::Device;
-use recsys_models::baseline::{Baseline, BaselineConfig};
+use recsys_models::baseline::{Baseline, BaselineConfig, BaselineFit};
 use recsys_models::{MfOutput, Retriever};
 
-use super::{DataShape, Family, Fit, ModelOverrides, pairs_task, take_f32};
-use crate::error::Result;
+use super::{DataShape, Family, Fit, ModelOverrides, pairs_task, take, take_f32};
+use crate::error::{Result, TrainError};
 use crate::record::TrainSummary;
 use crate::task::{Task, TaskKind};
 
@@ -26,11 +26,17 @@ impl Family for BaselineConfig {
     }
 
     fn check_task(&self, task: &Task) -> Result<()> {
+        if self.fit == BaselineFit::Als && task.kind() != TaskKind::Rating {
+            return Err(TrainError::Config(
+                "baseline --algo als fits ratings: use --algo sgd for implicit feedback".into(),
+            ));
+        }
         pairs_task("baseline", task)
     }
 
     fn apply(&mut self, o: &mut ModelOverrides, task: &Task) -> Result<()> {
         take_f32(&mut o.l2, &mut self.l2);
+        take(&mut o.baseline_fit, &mut self.fit);
         if task.kind() == TaskKind::Implicit {
             self.output = MfOutput::Logit;
         }
@@ -53,7 +59,10 @@ impl Family for BaselineConfig {
     }
 
     fn fit(&self, model: Baseline, fit: &Fit<'_>) -> Result<TrainSummary> {
-        fit.pairs(model)
+        match self.fit {
+            BaselineFit::Sgd => fit.pairs(model),
+            BaselineFit::Als => fit.closed_form(self.fit_als(fit.train, fit.device())?),
+        }
     }
 
     fn retriever(model: &Baseline) -> Option<&dyn Retriever> {

@@ -45,6 +45,17 @@ impl Family for MfConfig {
         Ok(())
     }
 
+    fn check_normalize(&self, kind: recsys_data::NormalizeKind) -> Result<()> {
+        if self.output == MfOutput::Logit {
+            return Err(crate::error::TrainError::Config(format!(
+                "--normalize {}: mf with --loss bce already scales ratings into [0, 1] for its \
+                 sigmoid; use --normalize none",
+                kind.name()
+            )));
+        }
+        Ok(())
+    }
+
     fn migrate(model: &mut toml::Table) {
         super::rename_key(model, "dim", "embedding_dim");
     }

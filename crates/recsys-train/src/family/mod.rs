@@ -16,7 +16,6 @@ use recsys_models::{Activation, AutoRecBase, NcfInput, RatingBatch, RatingModel,
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use autorec::hidden_ratings_check;
 pub use ncf::{NcfSetup, Pretrained, ncf_from_pretrained};
 pub use regressor::{RegressorSetup, regressor_config_for_mf_run, regressor_from_mf_run};
 
@@ -68,6 +67,13 @@ pub struct ModelOverrides {
     pub pretrained: Option<Pretrained>,
     /// The MF run whose embeddings a regressor reads.
     pub embeddings: Option<PathBuf>,
+    /// Item-KNN's neighbours per prediction.
+    pub neighbours: Option<usize>,
+    /// Item-KNN's similarity shrinkage, popularity's pseudo-ratings.
+    pub shrinkage: Option<f64>,
+    pub similarity: Option<recsys_models::Similarity>,
+    /// How the baseline's biases are learned.
+    pub baseline_fit: Option<recsys_models::BaselineFit>,
 }
 
 impl ModelOverrides {
@@ -84,6 +90,10 @@ impl ModelOverrides {
             (self.temperature.is_some(), "--temperature"),
             (self.logq, "--logq"),
             (self.oov, "--oov"),
+            (self.neighbours.is_some(), "--neighbours"),
+            (self.shrinkage.is_some(), "--shrinkage"),
+            (self.similarity.is_some(), "--similarity"),
+            (self.baseline_fit.is_some(), "--algo"),
         ]
         .into_iter()
         .find_map(|(set, flag)| set.then_some(flag));
@@ -167,6 +177,27 @@ impl Fit<'_> {
             Some(source) => self.on(model, source),
             None => self.on(model, self.train),
         }
+    }
+
+    /// Records `model`, already fitted in closed form on [`Fit::train`] (no gradient steps), as
+    /// a run of one epoch (see [`Trainer::closed_form`]).
+    pub fn closed_form<M: RatingModel>(&self, model: M) -> Result<TrainSummary> {
+        if self.resume {
+            return Err(TrainError::Config(
+                "this model is fitted in closed form, not by epochs: there is nothing to resume; \
+                 train it again"
+                    .into(),
+            ));
+        }
+        let outcome =
+            self.trainer
+                .closed_form(model, self.train, self.valid, self.device, self.run)?;
+        Ok(self.summary(outcome))
+    }
+
+    /// The device the model trains on.
+    pub fn device(&self) -> &Device {
+        self.device
     }
 
     /// The implicit positives and negatives (for families that learn from nothing else).
@@ -272,6 +303,20 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
         None
     }
 
+    /// `Err` naming the model when it cannot learn ratings normalised by `kind` (for example a
+    /// model that already maps ratings into its own range).
+    fn check_normalize(&self, _kind: recsys_data::NormalizeKind) -> Result<()> {
+        Ok(())
+    }
+
+    /// The model reading `data` at prediction time instead of the training ratings it read
+    /// when trained (AutoRec's rows, NCF's rating vectors, item-KNN's neighbours' ratings);
+    /// `None` for a model whose predictions depend on its weights alone. `data` is normalised
+    /// as the training ratings were.
+    fn reading(_model: &Self::Model, _data: &Interactions) -> Option<Self::Model> {
+        None
+    }
+
     /// Renames, in this family's `[model]` table, the keys older run directories and config
     /// files used to today's.
     fn migrate(_model: &mut toml::Table) {}
@@ -304,7 +349,8 @@ pub(crate) fn rating_only(name: &str, task: &Task) -> Result<()> {
     match task {
         Task::Rating => Ok(()),
         Task::Implicit(_) => Err(TrainError::Config(format!(
-            "--task implicit trains mf, recnet, gmf, mlp, neumf or two-tower, not {name}"
+            "--task implicit trains mf, recnet, gmf, mlp, neumf, two-tower, baseline or \
+             popularity, not {name}"
         ))),
     }
 }
@@ -550,6 +596,11 @@ impl ModelConfig {
     pub fn oov_user(&self) -> Option<u32> {
         with_family!(self, F, c => c.oov_user())
     }
+
+    /// See [`Family::check_normalize`].
+    pub fn check_normalize(&self, kind: recsys_data::NormalizeKind) -> Result<()> {
+        with_family!(self, F, c => c.check_normalize(kind))
+    }
 }
 
 impl AnyModel {
@@ -566,5 +617,10 @@ impl AnyModel {
     /// See [`Family::retriever`].
     pub fn retriever(&self) -> Option<&dyn Retriever> {
         with_model!(self, F, m => F::retriever(m))
+    }
+
+    /// See [`Family::reading`]: the model reading `data`, or itself.
+    pub fn reading(&self, data: &Interactions) -> AnyModel {
+        with_model!(self, F, m => F::reading(m, data).map_or_else(|| self.clone(), Into::into))
     }
 }

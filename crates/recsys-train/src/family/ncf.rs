@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
-use recsys_data::IdMap;
+use recsys_data::{IdMap, Interactions};
 use recsys_models::{Activation, EmbeddingInit, MfOutput, Ncf, NcfConfig, NcfInput, NcfKind};
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +125,13 @@ impl Family for NcfSetup {
             NcfInput::RatingVectors => model.with_inputs(&run.read_train_rows()?),
             NcfInput::Ids => model,
         })
+    }
+
+    fn reading(model: &Ncf, data: &Interactions) -> Option<Ncf> {
+        match model.input() {
+            NcfInput::RatingVectors => Some(model.clone().with_inputs(data)),
+            NcfInput::Ids => None,
+        }
     }
 
     fn vectors(model: &Ncf, _n_users: usize) -> Option<(Tensor<2>, Tensor<2>)> {

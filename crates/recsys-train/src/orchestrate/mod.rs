@@ -134,6 +134,8 @@ pub(crate) fn train_into(
     config.train.validate()?;
     config.model.check_task(&config.task)?;
     let device = device(config.backend, config.device_index)?;
+    let normalized = config.normalizer.applied(train);
+    let train = &*normalized;
     with_family!(&config.model, F, c => {
         let model = c.build(ids, &device)?;
         let (trainer, valid, implicit) = plan(config, train, valid, quiet)?;
@@ -221,6 +223,8 @@ pub fn resume_run(
     config.model.check_task(&config.task)?;
     let device = device(config.backend, config.device_index)?;
     let quiet = options.quiet;
+    let normalized = config.normalizer.applied(train);
+    let train = &*normalized;
     with_family!(&config.model, F, c => {
         let (trainer, valid, implicit) = plan(&config, train, valid, quiet)?;
         let model = match &committed {
@@ -287,6 +291,7 @@ fn plan<'a>(
     };
     let trainer = Trainer::new(config.train.clone())
         .with_rating_scale((config.rating_scale[0], config.rating_scale[1]))
+        .with_normalizer(config.normalizer)
         .with_ranking(ranking)
         .quiet(quiet);
     let valid = if implicit.is_some() { None } else { valid };

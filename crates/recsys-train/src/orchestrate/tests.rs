@@ -61,6 +61,8 @@ fn train_run_then_load_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("mf-run");
     let config = RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model: ModelConfig::Mf(mf_config(&train, MfOutput::Linear)),
         train: train_config(4),
         backend: BackendKind::Flex,
@@ -103,6 +105,8 @@ fn train_run_then_load_run() {
 
 fn run_config(model: ModelConfig, epochs: usize) -> RunConfig {
     RunConfig {
+        normalize: Default::default(),
+        normalizer: Default::default(),
         model,
         train: train_config(epochs),
         backend: BackendKind::Flex,
@@ -231,6 +235,12 @@ fn resume_continues_and_appends() {
     for f in ["checkpoints/optimizer-e0003.bpk", "loss.svg", "rmse.svg"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    // One chart of training and validation: the validation MSE beside the training loss.
+    let loss = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(
+        loss.contains("validation mse") && loss.contains("training loss"),
+        "{loss}"
+    );
     let more = |model: Option<&str>, n: usize| ResumeOptions {
         model: model.map(str::to_string),
         more_epochs: Some(n),
@@ -502,17 +512,86 @@ fn refit_starts_selection_runs_from_the_source_runs_selection_runs() {
 }
 
 #[test]
-fn hidden_ratings_check_reports_on_hidden_entries() {
+fn hidden_ratings_are_predicted_without_being_read() {
     let (train, valid) = synthetic();
-    let device = device(BackendKind::Flex, 0).unwrap();
-    let m = AutoRecConfig::new(30, 20)
-        .with_hidden(vec![8])
-        .init(&device)
-        .unwrap();
-    let plain = device.without_autodiff();
-    let m = m.valid();
-    let known = Interactions::concat(&[&train, &valid]);
-    let h = crate::family::hidden_ratings_check(&m, &known, 25, 1, Some((1.0, 5.0)), &plain);
+    let ids = ids(30, 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let autorec = ModelConfig::AutoRec(AutoRecConfig::new(30, 20).with_hidden(vec![8]));
+    let dir = tmp.path().join("autorec");
+    train_run(&dir, &run_config(autorec, 3), &ids, &train, None, true).unwrap();
+    let run = load_run(&dir, Checkpoint::Best, None).unwrap();
+    let h = run.hidden_ratings(&[&train], &valid, 25, 1).unwrap();
     assert_eq!(h.n, 25);
-    assert!(h.rmse.is_finite() && h.rmse > 0.0);
+    // The same pairs predicted by the model reading every rating, the hidden ones included:
+    // AutoRec's predictions depend on what it reads, so the two differ.
+    let (hidden, _) = crate::loaded::hidden_split(&valid, 25, 1);
+    let all = Interactions::concat(&[&train, &valid]);
+    let leaky = match run.model.reading(&all) {
+        AnyModel::AutoRec(m) => predict(&m, &hidden.users, &hidden.items, 64, &run.device),
+        _ => unreachable!(),
+    };
+    let leaky = crate::metrics::RatingMetrics::compute(&leaky, &hidden.ratings, Some((1.0, 5.0)));
+    assert!(
+        (leaky.rmse - h.rmse).abs() > 1e-6,
+        "{} vs {}",
+        leaky.rmse,
+        h.rmse
+    );
+    // A model of weights alone: the check is its rating metrics on the hidden pairs.
+    let dir = tmp.path().join("mf");
+    let mf = ModelConfig::Mf(mf_config(&train, MfOutput::Linear));
+    train_run(&dir, &run_config(mf, 2), &ids, &train, None, true).unwrap();
+    let run = load_run(&dir, Checkpoint::Best, None).unwrap();
+    let h = run.hidden_ratings(&[&train], &valid, 25, 1).unwrap();
+    let direct = run.evaluate(&hidden);
+    assert!((h.rmse - direct.rmse).abs() < 1e-9 && h.n == direct.n);
+    assert!(run.hidden_ratings(&[&train], &valid, 0, 1).is_err());
+}
+
+#[test]
+fn normalised_runs_learn_scaled_ratings_and_predict_on_the_rating_scale() {
+    use recsys_data::{NormalizeKind, Normalizer};
+    let (train, valid) = synthetic();
+    let ids = ids(30, 20);
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in [
+        NormalizeKind::Max,
+        NormalizeKind::Minmax,
+        NormalizeKind::Center,
+    ] {
+        let mut config = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 3);
+        config.normalize = kind;
+        crate::setup::size(
+            &mut config,
+            30,
+            20,
+            (1.0, 5.0),
+            train.mean_rating(),
+            DataRecipe::default(),
+        )
+        .unwrap();
+        let n = config.normalizer;
+        assert!(!n.is_none(), "{kind:?}");
+        let ModelConfig::Mf(mf) = &config.model else {
+            unreachable!()
+        };
+        // The model is sized for normalised ratings: its mean is the normalised mean.
+        assert!((mf.global_mean - n.forward(train.mean_rating() as f32)).abs() < 1e-6);
+        let dir = tmp.path().join(kind.name());
+        let s = train_run(&dir, &config, &ids, &train, Some(&valid), true).unwrap();
+        let run = load_run(&dir, Checkpoint::Best, None).unwrap();
+        assert_eq!(run.config.normalizer, n, "recorded in config.toml");
+        // Predictions come back on the rating scale: the validation RMSE the trainer recorded
+        // (on inverted predictions) is what eval reports, and beats predicting the mean.
+        let m = run.evaluate(&valid);
+        assert!((m.rmse - s.best_valid.unwrap().rmse).abs() < 1e-6);
+        assert!(
+            m.rmse < 1.5 * baseline(&train, &valid),
+            "{kind:?}: {}",
+            m.rmse
+        );
+        let p = run.predict(&[0], &[0])[0];
+        assert!((0.0..7.0).contains(&p), "{kind:?}: {p}");
+    }
+    assert_eq!(Normalizer::default(), Normalizer::None);
 }

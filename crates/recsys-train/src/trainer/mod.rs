@@ -132,6 +132,9 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// Predictions are clamped to this rating scale before metrics.
     pub rating_scale: Option<(f32, f32)>,
+    /// The normalisation of the training ratings: validation predictions are mapped back through
+    /// it (the validation part keeps its ratings on the rating scale).
+    pub normalizer: recsys_data::Normalizer,
     /// No progress output at all.
     pub quiet: bool,
     /// Validation by ranking (implicit feedback), after every epoch.
@@ -176,6 +179,7 @@ impl Trainer {
         Self {
             config,
             rating_scale: None,
+            normalizer: recsys_data::Normalizer::None,
             quiet: false,
             ranking: None,
             stop_after: None,
@@ -197,6 +201,12 @@ impl Trainer {
 
     pub fn with_rating_scale(mut self, scale: (f32, f32)) -> Self {
         self.rating_scale = Some(scale);
+        self
+    }
+
+    /// Validation predictions are mapped back through `normalizer` before metrics.
+    pub fn with_normalizer(mut self, normalizer: recsys_data::Normalizer) -> Self {
+        self.normalizer = normalizer;
         self
     }
 
@@ -434,6 +444,66 @@ impl Trainer {
         Ok(())
     }
 
+    /// Records `model`, fitted in closed form on `train` (no gradient steps), as a run of one
+    /// epoch: validates it as [`Trainer::fit`] does after an epoch, writes `metrics.jsonl` (the
+    /// training loss is the fit's mean squared error on `train`, 0 for implicit feedback), the
+    /// curves and the weights (best and last) to `run_dir`. Such a run has no optimiser state to
+    /// resume from.
+    pub fn closed_form<M: RatingModel>(
+        &self,
+        model: M,
+        train: &Interactions,
+        valid: Option<&Interactions>,
+        device: &Device,
+        run_dir: &RunDir,
+    ) -> Result<TrainOutcome<M>> {
+        let start = Instant::now();
+        let valid = valid.filter(|v| !v.is_empty());
+        let validates = valid.is_some() || self.ranking.is_some();
+        self.check_metric(validates)?;
+        let eval_device = device.clone().without_autodiff();
+        let (valid_metrics, ranking) = self.validate(&model, valid, &eval_device);
+        let train_loss = if self.ranking.is_some() {
+            0.0
+        } else {
+            let pred = crate::eval::predict(
+                &model.valid(),
+                &train.users,
+                &train.items,
+                self.config.eval_batch_size,
+                &eval_device,
+            );
+            RatingMetrics::compute(&pred, &train.ratings, None).mse
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch: 1,
+            train_loss,
+            train_penalty: 0.0,
+            valid: valid_metrics,
+            ranking: ranking.clone(),
+            lr: 0.0,
+            seconds,
+            samples_per_s: train.len() as f64 / seconds.max(1e-9),
+            best: validates,
+            profile: None,
+        };
+        if !self.quiet {
+            eprintln!("{}", epoch_line(&record, 1, self.config.metric));
+        }
+        let history = vec![record];
+        run_dir.commit_epoch(&model, None, &history, validates)?;
+        run_dir.write_curves(&history, self.config.metric)?;
+        Ok(TrainOutcome {
+            model,
+            best_epoch: 1,
+            best_valid: valid_metrics,
+            best_ranking: ranking,
+            history,
+            stopped_early: false,
+        })
+    }
+
     /// The rating metrics of `model` on `valid` and its ranking metrics under
     /// [`Trainer::ranking`], each when there is one, on the plain `device`.
     fn validate<M: RatingModel>(
@@ -448,6 +518,7 @@ impl Trainer {
                 v,
                 self.config.eval_batch_size,
                 self.rating_scale,
+                &self.normalizer,
                 device,
             )
         });
@@ -469,7 +540,7 @@ impl Trainer {
         history: &[EpochRecord],
         best: bool,
     ) -> Result<()> {
-        dir.commit_epoch(model, optim, history, best)?;
+        dir.commit_epoch(model, Some(optim), history, best)?;
         dir.write_curves(history, self.config.metric)
     }
 
