@@ -1,6 +1,7 @@
-//! Project automation: `cargo xtask bench`.
+//! Project automation: `cargo xtask bench`, `cargo xtask fuzz`.
 
 mod bench;
+mod fuzz;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ enum Command {
         #[arg(long)]
         section: String,
     },
+    /// Fuzz the parsers with libFuzzer: `--target NAME --execs N` (see fuzz/ and RELIABILITY.md).
+    Fuzz(fuzz::FuzzArgs),
     /// (internal) Load one ratings file in this process and print rows, seconds and peak RSS as JSON.
     #[command(hide = true)]
     ProbeLoad { path: std::path::PathBuf },
@@ -45,7 +48,11 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    if fuzz::wrapper_requested() {
+        return fuzz::wrap_rustc();
+    }
     match Cli::parse().command {
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchMd { file, section } => bench::render(&file, &section),
         Command::ProbeLoad { path } => bench::probe_load(&path),

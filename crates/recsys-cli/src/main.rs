@@ -9,7 +9,7 @@ mod prep;
 mod sanity_cmd;
 mod train_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Recommender systems on Burn: MovieLens data, training on wgpu, flex or ndarray, evaluation
 /// and inference.
@@ -48,7 +48,10 @@ enum Command {
 
 fn main() {
     restore_sigpipe();
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         // Help and version go to stdout with exit code 0; a bad argument is a user mistake
         // like any other: its message and exit code 1.
@@ -69,9 +72,43 @@ fn main() {
         Command::Sanity { command } => sanity_cmd::run(command),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", message(&e));
         std::process::exit(1);
     }
+}
+
+/// The command line, where every option that takes a value accepts a negative number as that
+/// value (`--lr -0.01`, `--scale -1,1`) instead of reading it as an unknown option.
+fn command() -> clap::Command {
+    fn negatives_as_values(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| {
+            if a.get_action().takes_values() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(negatives_as_values)
+    }
+    negatives_as_values(Cli::command())
+}
+
+/// An error and its causes, joined by `: `, leaving out a cause whose text the message already
+/// holds (an error that prints its source, as an IO error naming the file does, would otherwise
+/// repeat it: "x: no saved weights: no saved weights").
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Lets `recsys ... | head` end quietly, as command-line tools do, instead of panicking on a

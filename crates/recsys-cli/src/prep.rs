@@ -71,6 +71,9 @@ pub fn prepare(source: &SourceArgs, split: &SplitArgs, seed: u64) -> Result<Prep
         split_seed: seed,
         positives_above: source.positives_above,
         items_by_title: source.items_by_title,
+        inferred_scale: dataset
+            .scale_inferred
+            .then_some([dataset.scale.0, dataset.scale.1]),
     };
     Ok(Prepared {
         dataset,

@@ -58,6 +58,10 @@ pub struct DataRecipe {
         deserialize_with = "lenient::bool"
     )]
     pub items_by_title: bool,
+    /// The rating scale `[min, max]` when it was inferred from the ratings (a generic file
+    /// without `--scale`) rather than declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferred_scale: Option<[f32; 2]>,
 }
 
 fn default_split() -> SplitKind {
@@ -83,6 +87,7 @@ impl Default for DataRecipe {
             split_seed: default_seed(),
             positives_above: None,
             items_by_title: false,
+            inferred_scale: None,
         }
     }
 }
