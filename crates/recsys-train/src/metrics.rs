@@ -377,4 +377,17 @@ mod tests {
         assert!("ndcg@0".parse::<Metric>().is_err());
         assert!("auc@x".parse::<Metric>().is_err());
     }
+
+    #[test]
+    fn an_empty_evaluation_has_no_metrics_not_perfect_ones() {
+        let m = RatingMetrics::compute(&[], &[], Some((1.0, 5.0)));
+        assert_eq!(m.n, 0);
+        assert!(m.rmse.is_nan() && m.r2.is_nan());
+        assert_eq!(m.get(Metric::Rmse), None);
+        // Written as null in metrics.jsonl, and read back.
+        let line = serde_json::to_string(&m).unwrap();
+        assert!(line.contains("\"rmse\":null"), "{line}");
+        let back: RatingMetrics = serde_json::from_str(&line).unwrap();
+        assert!(back.rmse.is_nan() && back.n == 0);
+    }
 }
