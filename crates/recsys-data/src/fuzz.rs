@@ -36,7 +36,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "ml-1m",
-        files: "ratings.dat \\0 movies.dat (read as ML-1M with users.dat, then as ML-10M)",
+        files: "ratings.dat \\0 movies.dat (read as ML-10M, then as ML-1M with a users.dat)",
         run: ml1m,
         seeds: ml1m_seeds,
     },
