@@ -4,5 +4,6 @@
 mod common;
 mod contract;
 mod data;
+mod fuzz_smoke;
 mod quality;
 mod ranking_quality;

@@ -1,6 +1,7 @@
-//! Project automation: `cargo xtask bench`, `cargo xtask killtest`.
+//! Project automation: `cargo xtask bench`, `cargo xtask killtest`, `cargo xtask fuzz`.
 
 mod bench;
+mod fuzz;
 mod killtest;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
         #[arg(long)]
         section: String,
     },
+    /// Fuzz the parsers with libFuzzer: `--target NAME --execs N` (see fuzz/ and RELIABILITY.md).
+    Fuzz(fuzz::FuzzArgs),
     /// (internal) Load one ratings file in this process and print rows, seconds and peak RSS as JSON.
     #[command(hide = true)]
     ProbeLoad { path: std::path::PathBuf },
@@ -56,7 +59,11 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    if fuzz::wrapper_requested() {
+        return fuzz::wrap_rustc();
+    }
     match Cli::parse().command {
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Killtest(args) => killtest::run(args),
         Command::BenchMd { file, section } => bench::render(&file, &section),

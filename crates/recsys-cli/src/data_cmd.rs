@@ -173,8 +173,12 @@ impl SourceArgs {
                 spec.timestamp_col = c.get(3).copied();
             }
             if let Some(s) = &self.scale {
-                if s.len() != 2 || s[0] >= s[1] {
-                    bail!("--scale takes min,max with min < max");
+                if s.len() != 2 || !s.iter().all(|v| v.is_finite()) || s[0] >= s[1] {
+                    let given: Vec<String> = s.iter().map(f32::to_string).collect();
+                    bail!(
+                        "--scale {}: takes min,max, two finite numbers with min < max",
+                        given.join(",")
+                    );
                 }
                 spec.scale = Some((s[0], s[1]));
             }
@@ -188,6 +192,9 @@ impl SourceArgs {
 
     pub fn open(&self) -> Result<Dataset> {
         let mut ds = open(&self.data, &self.options()?)?;
+        for note in &ds.notes {
+            eprintln!("note: {note}");
+        }
         if let Some(t) = self.positives_above {
             ds = ds.implicit(t);
             if ds.interactions.is_empty() {

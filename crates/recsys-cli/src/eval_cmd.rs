@@ -24,12 +24,19 @@ impl Metrics {
     pub fn json(&self) -> Value {
         match self {
             Metrics::Rating(m) => rating_json(m),
+            Metrics::Ranking(_, m) if m.n() == 0 => {
+                json!({"n": 0, "note": "no lists: the part has no held-out pairs to rank"})
+            }
             Metrics::Ranking(_, m) => json!(m),
         }
     }
 
     pub fn print(&self, label: &str) {
         match self {
+            Metrics::Rating(m) if m.n == 0 => println!("{label}: no ratings (nothing to score)"),
+            Metrics::Ranking(protocol, m) if m.n() == 0 => {
+                println!("{label}: no lists ({protocol} ranking: nothing to rank)")
+            }
             Metrics::Rating(m) => println!(
                 "{label}: rmse {:.4}  mae {:.4}  mse {:.4}  mape {:.2}%  r2 {:.4}  ({} ratings)",
                 m.rmse, m.mae, m.mse, m.mape, m.r2, m.n
@@ -61,7 +68,13 @@ impl Metrics {
     }
 }
 
+/// Rating metrics as JSON; an evaluation of no ratings has `null` metrics and a note, never a
+/// score of 0.
 pub fn rating_json(m: &RatingMetrics) -> Value {
+    if m.n == 0 {
+        return json!({"rmse": null, "mae": null, "mse": null, "mape": null, "r2": null, "n": 0,
+                      "note": "no ratings: the part is empty"});
+    }
     json!({"rmse": m.rmse, "mae": m.mae, "mse": m.mse, "mape": m.mape, "r2": m.r2, "n": m.n})
 }
 

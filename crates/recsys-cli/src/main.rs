@@ -58,7 +58,7 @@ fn main() {
     restore_sigpipe();
     // SAFETY: at start-up, before any thread exists.
     unsafe { recsys_train::device::default_device_on_cpu() };
-    let parsed = Cli::command()
+    let parsed = command()
         .try_get_matches()
         .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
     let (cli, matches) = match parsed {
@@ -90,7 +90,7 @@ fn main() {
         Command::Sanity { command } => sanity_cmd::run(command),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", message(&e));
         // A study's input that is wrong (its search space, metric or settings): nothing started.
         let code = if e.downcast_ref::<tune_cmd::BadInput>().is_some() {
             2
@@ -99,6 +99,40 @@ fn main() {
         };
         std::process::exit(code);
     }
+}
+
+/// The command line, where every option that takes a value accepts a negative number as that
+/// value (`--lr -0.01`, `--scale -1,1`) instead of reading it as an unknown option.
+fn command() -> clap::Command {
+    fn negatives_as_values(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| {
+            if a.get_action().takes_values() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(negatives_as_values)
+    }
+    negatives_as_values(Cli::command())
+}
+
+/// An error and its causes, joined by `: `, leaving out a cause whose text the message already
+/// holds (an error that prints its source, as an IO error naming the file does, would otherwise
+/// repeat it: "x: no saved weights: no saved weights").
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Lets `recsys ... | head` end quietly, as command-line tools do, instead of panicking on a

@@ -90,6 +90,9 @@ fn prepare_opened(
         positives_above: source.positives_above,
         items_by_title: source.items_by_title,
         fold: split.fold,
+        inferred_scale: dataset
+            .scale_inferred
+            .then_some([dataset.scale.0, dataset.scale.1]),
     };
     Ok(Prepared {
         dataset,

@@ -294,6 +294,7 @@ pub fn train(args: TrainArgs, given: &Given) -> Result<()> {
         prep.train.mean_rating(),
         prep.recipe.clone(),
     )?;
+    recsys_train::memory::check_memory(&config, true)?;
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -39,6 +39,8 @@ impl Dataset {
             items,
             scale: self.scale,
             source: self.source.clone(),
+            scale_inferred: self.scale_inferred,
+            notes: self.notes.clone(),
         }
     }
 
@@ -132,6 +134,8 @@ impl Dataset {
             items: infos,
             scale: self.scale,
             source: self.source.clone(),
+            scale_inferred: self.scale_inferred,
+            notes: self.notes.clone(),
         })
     }
 }

@@ -311,6 +311,11 @@ pub struct Dataset {
     pub scale: (f32, f32),
     /// Where the data came from (a path, or `synthetic:<preset>`).
     pub source: String,
+    /// The scale was not declared (a generic file without one) but taken from the ratings' range.
+    pub scale_inferred: bool,
+    /// What the loader had to guess or go without (an inferred scale, missing titles), one
+    /// sentence each, for commands to show once.
+    pub notes: Vec<String>,
 }
 
 impl Dataset {
@@ -351,6 +356,8 @@ impl Dataset {
             items: self.items.clone(),
             scale: self.scale,
             source: self.source.clone(),
+            scale_inferred: self.scale_inferred,
+            notes: self.notes.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod fetch;
 pub mod filter;
+pub mod fuzz;
 pub mod history;
 pub mod interactions;
 pub mod io;

@@ -697,3 +697,63 @@ fn normalize_kinds_fit_from_the_scale_and_mean() {
             .is_none()
     );
 }
+
+/// Found by the fuzzer (`delimited` target): string ids mixing numbers and text ("01", "1",
+/// "0a") made the id order of `densify` inconsistent, and sorting panicked ("user-provided
+/// comparison function does not correctly implement a total order").
+#[test]
+fn mixed_numeric_and_text_ids_sort_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.csv");
+    let mut text = String::new();
+    let ids = ["01", "1", "0a", "10", "9a", "9", "+9", "x", "001", "a1"];
+    for (k, u) in ids.iter().enumerate() {
+        for (j, i) in ids.iter().enumerate() {
+            if (k + j) % 2 == 0 {
+                text += &format!("{u},{i},{}\n", 1 + (k + j) % 5);
+            }
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let spec = crate::DelimitedSpec {
+        string_ids: Some(true),
+        ..Default::default()
+    };
+    let options = crate::LoadOptions {
+        format: Some(crate::Format::Delimited(spec)),
+        ..Default::default()
+    };
+    let ds = crate::load(&path, &options).unwrap();
+    let users = ds.ids.users.raw_ids();
+    assert_eq!(
+        &users[..6],
+        ["001", "01", "1", "+9", "9", "10"],
+        "{users:?}"
+    );
+    assert_eq!(&users[6..], ["0a", "9a", "a1", "x"], "{users:?}");
+    // The fuzzer's input, through the same entry point.
+    let hex: String = [
+        "282573653838303030303130310a7530312c2c33322c3838303030443a30340a36002c3175332c352c38383030303031",
+        "30340a75322c3a30303a322c312c38383030d0cfcdcf339b9b9b9b9b9b9b9b9b709bdb9b9b9b9b30350a65342c30312c",
+        "322c3838303030303430300a39332e2c3031752c332c38383030303034304d330a7534000010002c347e2c312c383830",
+        "3030303430340a75352c322c322c38383030303030320a352c3575332c352c38383030d0cfcacf350a33752c352c312c",
+        "cfcdcf339b9b9b9b9b9b9b9b9b9b9b9b9b9b9b9b31300a75342c312c322c3838303030303001303034363100ffffffff",
+        "ffffffff0000320a75362c342c352c3875333830300000003838303030303130310a7540312c332c322c383830303030",
+        "313031330a342c752c352c3838303030300a34333075312c3538322c312c38383030d0cfcdcf339b9b819b9b9bf89b9b",
+        "709b9b310a312c372c322c3838303030303130330a312c342c352c383030303937383139340a323336352c332c302c38",
+        "38303030303530330a322c352c312c383830b030303530350a362c39393939393939312c312c38383030307030303070",
+        "3630310a362c322c342c383830360a3034303030362c302c332c389b9b9b9b30350a6547474747474747474747474747",
+        "4747752c35362c332c383830303034304d330a7534000000002c343030474747750c31322c332c383830303030363035",
+        "0a",
+    ]
+    .concat();
+    let input: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap())
+        .collect();
+    let target = crate::fuzz::TARGETS
+        .iter()
+        .find(|t| t.name == "delimited")
+        .unwrap();
+    (target.run)(&input);
+}

@@ -69,6 +69,10 @@ pub struct DataRecipe {
     /// `split` into training and validation (`recsys cv` on data without fold files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<[usize; 2]>,
+    /// The rating scale `[min, max]` when it was inferred from the ratings (a generic file
+    /// without `--scale`) rather than declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferred_scale: Option<[f32; 2]>,
 }
 
 fn default_split() -> SplitKind {
@@ -95,6 +99,7 @@ impl Default for DataRecipe {
             positives_above: None,
             items_by_title: false,
             fold: None,
+            inferred_scale: None,
         }
     }
 }

@@ -37,18 +37,37 @@ pub fn load_run(
     let run = RunDir::open(dir)?;
     let config: RunConfig = run.read_config()?;
     let ids = run.read_idmap()?;
+    crate::memory::check_memory(&config, false)
+        .map_err(|e| crate::error::TrainError::format(run.config_path(), e))?;
     let (kind, index) = backend.unwrap_or((config.backend, config.device_index));
     let device = device(kind, index)?.without_autodiff();
     let model = with_family!(&config.model, F, c => {
         let model = run.load_model(c.init(&device)?, which)?;
         AnyModel::from(c.attach(model, &run)?)
     });
+    check_ids_fit(&run, &ids, with_model!(&model, F, m => m.n_items()))?;
     Ok(LoadedRun {
         config,
         ids,
         model,
         device,
     })
+}
+
+/// `Err` naming `idmap.json` when it lists another number of items than the weights hold (the
+/// two files are of different runs): every command maps item indices through both.
+fn check_ids_fit(run: &RunDir, ids: &IdMap, weights_items: usize) -> Result<()> {
+    let listed = ids.n_items();
+    if listed != weights_items {
+        return Err(crate::error::TrainError::format(
+            run.idmap_path(),
+            format!(
+                "lists {listed} items but the run's weights hold {weights_items}: the id map and \
+                 the weights are not of the same run"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl LoadedRun {

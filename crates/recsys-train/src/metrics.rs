@@ -100,21 +100,36 @@ pub fn clamp_to_scale(pred: &mut [f32], (min, max): (f32, f32)) {
     }
 }
 
-/// All rating metrics of one evaluation.
+/// All rating metrics of one evaluation. An evaluation of no ratings has no metrics: every
+/// value is NaN (`null` in JSON), [`RatingMetrics::get`] gives `None`, and printers say that
+/// the part was empty instead of showing a perfect score.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct RatingMetrics {
+    #[serde(deserialize_with = "nan_if_null")]
     pub rmse: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mae: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mse: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mape: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub r2: f64,
     /// Number of ratings evaluated.
     pub n: usize,
 }
 
+/// JSON writes NaN as `null`; read it back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 impl RatingMetrics {
     /// Metrics of `pred` against `target`, with predictions clamped to `scale` first if given.
     pub fn compute(pred: &[f32], target: &[f32], scale: Option<(f32, f32)>) -> Self {
+        if pred.is_empty() {
+            return Self::empty();
+        }
         let clamped;
         let pred = match scale {
             Some(scale) => {
@@ -137,8 +152,24 @@ impl RatingMetrics {
         }
     }
 
-    /// The value of a rating metric (`None` for a ranking metric).
+    /// The metrics of an evaluation of no ratings: none (NaN), `n = 0`.
+    pub fn empty() -> Self {
+        Self {
+            rmse: f64::NAN,
+            mae: f64::NAN,
+            mse: f64::NAN,
+            mape: f64::NAN,
+            r2: f64::NAN,
+            n: 0,
+        }
+    }
+
+    /// The value of a rating metric (`None` for a ranking metric, and for an evaluation of no
+    /// ratings).
     pub fn get(&self, metric: Metric) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
         Some(match metric {
             Metric::Rmse => self.rmse,
             Metric::Mae => self.mae,
@@ -345,5 +376,18 @@ mod tests {
         assert!(hr.improves(0.7, 0.6));
         assert!("ndcg@0".parse::<Metric>().is_err());
         assert!("auc@x".parse::<Metric>().is_err());
+    }
+
+    #[test]
+    fn an_empty_evaluation_has_no_metrics_not_perfect_ones() {
+        let m = RatingMetrics::compute(&[], &[], Some((1.0, 5.0)));
+        assert_eq!(m.n, 0);
+        assert!(m.rmse.is_nan() && m.r2.is_nan());
+        assert_eq!(m.get(Metric::Rmse), None);
+        // Written as null in metrics.jsonl, and read back.
+        let line = serde_json::to_string(&m).unwrap();
+        assert!(line.contains("\"rmse\":null"), "{line}");
+        let back: RatingMetrics = serde_json::from_str(&line).unwrap();
+        assert!(back.rmse.is_nan() && back.n == 0);
     }
 }

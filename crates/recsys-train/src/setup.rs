@@ -191,11 +191,18 @@ fn merged(defaults: RunConfig, file: &ConfigFile) -> Result<RunConfig> {
         ModelConfig::migrate(model, Some(defaults.model.family()));
     }
     let mut table = to_table(&defaults)?;
+    let default_table = table.clone();
     merge(&mut table, given.clone());
     let config: RunConfig = table.try_into().map_err(|e: toml::de::Error| {
+        // Serde's message names the type, not the key: find the key whose value has another
+        // type than the default's.
+        let key = mistyped_key(&given, &default_table, "")
+            .map(|(key, want, got)| format!("key {key}: expected {want}, found {got} ("))
+            .unwrap_or_default();
+        let close = if key.is_empty() { "" } else { ")" };
         TrainError::format(
             &file.path,
-            format!("invalid configuration: {}", e.message()),
+            format!("invalid configuration: {key}{}{close}", e.message().trim()),
         )
     })?;
     let known = to_table(&config)?;
@@ -225,6 +232,40 @@ fn merge(base: &mut Table, over: Table) {
             }
         }
     }
+}
+
+/// The first key of `given` (a dotted path) whose value is of another TOML type than the same
+/// key of `defaults`, with both types; integers and floats count as one type.
+fn mistyped_key(
+    given: &Table,
+    defaults: &Table,
+    prefix: &str,
+) -> Option<(String, &'static str, &'static str)> {
+    let kind = |v: &toml::Value| match v {
+        toml::Value::Integer(_) | toml::Value::Float(_) => "a number",
+        toml::Value::String(_) => "a string",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
+    };
+    for (k, v) in given {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (v, defaults.get(k)) {
+            (toml::Value::Table(g), Some(toml::Value::Table(d))) => {
+                if let Some(found) = mistyped_key(g, d, &path) {
+                    return Some(found);
+                }
+            }
+            (v, Some(d)) if kind(v) != kind(d) => return Some((path, kind(d), kind(v))),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Keys of `given` that `known` lacks, as dotted paths.

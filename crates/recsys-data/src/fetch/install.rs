@@ -1,7 +1,7 @@
 //! Verifying a zip and extracting it into the cache, publishing the release folder once complete.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -58,6 +58,34 @@ pub(super) fn install_verified(
             ),
         ));
     }
+    for member in release.required_members() {
+        let path = extracted.join(member);
+        let size = fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        match size {
+            Some(n) if n > 0 => {}
+            Some(_) => {
+                return Err(DataError::format(
+                    zip_path,
+                    format!(
+                        "{}/{member} is empty (is it a {release} zip?)",
+                        release.folder()
+                    ),
+                ));
+            }
+            None => {
+                return Err(DataError::format(
+                    zip_path,
+                    format!(
+                        "the archive has no {}/{member} (is it a {release} zip?)",
+                        release.folder()
+                    ),
+                ));
+            }
+        }
+    }
     let marker = extracted.join(MARKER);
     fs::write(&marker, format!("{release}\nsha256 {sha256}\n"))
         .map_err(|e| DataError::io(&marker, e))?;
@@ -74,11 +102,22 @@ pub(super) fn install_verified(
     }
 }
 
-/// Extracts every entry of a zip under `dest`, refusing entries that would land outside it.
+/// Most bytes one archive may extract to (the largest release, ml-25m, extracts to about
+/// 1.2 GB): a bound for archives whose entries claim or inflate to more.
+const MAX_EXTRACTED: u64 = 8 << 30;
+
+/// Whether a zip entry is a symbolic link (its Unix mode says so).
+fn is_symlink(entry: &zip::read::ZipFile<'_, impl io::Read>) -> bool {
+    entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000)
+}
+
+/// Extracts every entry of a zip under `dest`, refusing entries that would land outside it,
+/// symbolic links, and archives that extract to more than [`MAX_EXTRACTED`] bytes.
 fn extract(zip_path: &Path, dest: &Path) -> Result<()> {
     let file = File::open(zip_path).map_err(|e| DataError::io(zip_path, e))?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| DataError::format(zip_path, format!("not a readable zip archive: {e}")))?;
+    let mut total = 0u64;
     for k in 0..archive.len() {
         let mut entry = archive
             .by_index(k)
@@ -90,6 +129,12 @@ fn extract(zip_path: &Path, dest: &Path) -> Result<()> {
                 format!("entry {name:?} points outside the archive folder"),
             ));
         };
+        if is_symlink(&entry) {
+            return Err(DataError::format(
+                zip_path,
+                format!("entry {name:?} is a symbolic link; release archives hold none"),
+            ));
+        }
         let out = dest.join(relative);
         if entry.is_dir() {
             fs::create_dir_all(&out).map_err(|e| DataError::io(&out, e))?;
@@ -99,9 +144,17 @@ fn extract(zip_path: &Path, dest: &Path) -> Result<()> {
             fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
         }
         let mut file = File::create(&out).map_err(|e| DataError::io(&out, e))?;
+        let left = MAX_EXTRACTED - total;
         // Read errors here include CRC mismatches of damaged entries.
-        io::copy(&mut entry, &mut file)
+        let n = io::copy(&mut (&mut entry).take(left + 1), &mut file)
             .map_err(|e| DataError::format(zip_path, format!("entry {name:?}: {e}")))?;
+        if n > left {
+            return Err(DataError::format(
+                zip_path,
+                format!("the archive extracts to more than {MAX_EXTRACTED} bytes"),
+            ));
+        }
+        total += n;
     }
     Ok(())
 }

@@ -68,6 +68,20 @@ impl Release {
         }
     }
 
+    /// The files a zip of the release must hold in its [folder](Release::folder), non-empty:
+    /// what the loaders read. Checked on every install; for ml-10m, which has no published
+    /// SHA-256, this and the zip's size are what tell a real release from another zip.
+    pub fn required_members(self) -> &'static [&'static str] {
+        match self {
+            Release::Ml100k => &["u.data", "u.item"],
+            Release::Ml1m => &["ratings.dat", "movies.dat", "users.dat"],
+            Release::Ml10m => &["ratings.dat", "movies.dat", "tags.dat"],
+            Release::Ml20m | Release::Ml25m | Release::MlLatestSmall => {
+                &["ratings.csv", "movies.csv"]
+            }
+        }
+    }
+
     /// Size of the official zip in bytes.
     ///
     /// Sources: the tensorflow/datasets checksum file (see [`Release::sha256`]) for all but

@@ -301,3 +301,69 @@ fn truncated_download_is_rejected_and_removed() {
     assert!(matches!(err, DataError::Download { .. }), "{err:?}");
     assert_eq!(entries(cache.path()), Vec::<String>::new());
 }
+
+/// A zip of the ML-10M folder with `entries` (name under `ml-10M100K/`, contents), checked as
+/// ML-10M is when no SHA-256 is published: by its size only (here, its own size).
+fn install_ml10m(entries: &[(&str, &str)]) -> (Result<PathBuf>, tempfile::TempDir) {
+    let src = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let zip = src.path().join("ml-10m.zip");
+    let named: Vec<(String, &str)> = entries
+        .iter()
+        .map(|(n, c)| (format!("ml-10M100K/{n}"), *c))
+        .collect();
+    let refs: Vec<(&str, &str)> = named.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    make_zip(&zip, &refs);
+    let (_, size) = hash_file(&zip).unwrap();
+    let expected = Expected {
+        sha256: None,
+        size: Some(size),
+    };
+    let out = install_zip_expecting(Release::Ml10m, &zip, cache.path(), &expected);
+    (out, cache)
+}
+
+#[test]
+fn ml10m_zip_without_its_required_members_is_rejected() {
+    let ratings = "1::1::5::838985046\n";
+    let movies = "1::Toy Story (1995)::Comedy\n";
+    let tags = "1::1::funny::1139045764\n";
+    let (err, cache) = install_ml10m(&[("movies.dat", movies), ("tags.dat", tags)]);
+    let err = err.unwrap_err().to_string();
+    assert!(err.contains("ml-10M100K/ratings.dat"), "{err}");
+    assert_eq!(entries(cache.path()), Vec::<String>::new());
+    let (err, _) = install_ml10m(&[
+        ("ratings.dat", ""),
+        ("movies.dat", movies),
+        ("tags.dat", tags),
+    ]);
+    let err = err.unwrap_err().to_string();
+    assert!(err.contains("ratings.dat is empty"), "{err}");
+    let (ok, _cache) = install_ml10m(&[
+        ("ratings.dat", ratings),
+        ("movies.dat", movies),
+        ("tags.dat", tags),
+    ]);
+    assert!(is_complete(&ok.unwrap()));
+}
+
+#[test]
+fn symlink_entries_are_rejected() {
+    let src = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let zip = src.path().join("link.zip");
+    {
+        let mut w = zip::ZipWriter::new(File::create(&zip).unwrap());
+        let opts = SimpleFileOptions::default();
+        w.start_file("ml-100k/u.data", opts).unwrap();
+        w.write_all(b"1\t1\t5\t874965758\n").unwrap();
+        w.add_symlink("ml-100k/u.item", "/etc/passwd", opts)
+            .unwrap();
+        w.finish().unwrap();
+    }
+    let (sha, _) = hash_file(&zip).unwrap();
+    let err =
+        install_zip_expecting(Release::Ml100k, &zip, cache.path(), &expecting(&sha)).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(entries(cache.path()), Vec::<String>::new());
+}

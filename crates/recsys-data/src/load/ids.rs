@@ -235,10 +235,15 @@ fn remap(col: &mut [u32], rank: &[u32]) {
     });
 }
 
-/// Orders ids numerically when both are numbers, else as text.
+/// Orders ids: numbers by value first, then every other id as text.
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Greater, Less};
+    // A total order (sorting panics on one that is not): numbers by value, the text breaking
+    // ties such as "01" and "1"; then every other id by its text.
     match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
+        (Ok(x), Ok(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        (Ok(_), Err(_)) => Less,
+        (Err(_), Ok(_)) => Greater,
+        (Err(_), Err(_)) => a.cmp(b),
     }
 }

@@ -145,18 +145,54 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
     let raw = parse_file(&located.ratings, &layout, scale)?;
     let raw = apply_duplicates(raw, options.duplicates)?;
     let (interactions, ids) = build_vocab(raw);
+    let mut notes = Vec::new();
     let items = match &located.items {
         Some(p) => read_items(p, &located.format, &ids.items)?,
         None => Vec::new(),
     };
+    if let Some(name) = items_file_name(&located.format)
+        && items.iter().all(Option::is_none)
+    {
+        let why = if located.items.is_some() {
+            "holds no title of a rated item"
+        } else {
+            "is missing"
+        };
+        notes.push(format!(
+            "{name} next to {} {why}: item titles and genres are unavailable",
+            located.ratings.display()
+        ));
+    }
+    let scale_inferred = scale.is_none();
     let scale = scale.unwrap_or_else(|| interactions.rating_range());
+    if scale_inferred {
+        notes.push(format!(
+            "{}: no rating scale declared; inferred {}..{} from the ratings (pass --scale min,max \
+             to declare it and reject ratings outside)",
+            located.ratings.display(),
+            scale.0,
+            scale.1
+        ));
+    }
     Ok(Dataset {
         interactions,
         ids,
         items,
         scale,
         source: path.display().to_string(),
+        scale_inferred,
+        notes,
     })
+}
+
+/// The item file a MovieLens format keeps its titles in.
+fn items_file_name(format: &Format) -> Option<&'static str> {
+    match format {
+        Format::Ml100k => Some("u.item"),
+        Format::Ml1m | Format::Ml10m => Some("movies.dat"),
+        Format::MlCsv => Some("movies.csv"),
+        Format::Delimited(_) => None,
+    }
 }
 
 /// Loads a ratings file in the layout of `format`, mapping its ids through an existing `ids`
@@ -181,6 +217,23 @@ pub fn ml100k_fold(dir: &Path, fold: usize, ids: &IdMap) -> Result<(Interactions
     } else {
         dir
     };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    for file in [format!("u{fold}.base"), format!("u{fold}.test")] {
+        if !dir.join(&file).is_file() {
+            return Err(DataError::format(
+                dir,
+                format!(
+                    "the ML-100K fold u{fold} (--split u{fold}) needs {file} beside u.data, and \
+                     this folder has none: use an ML-100K folder (`recsys data fetch ml-100k`) or \
+                     another --split"
+                ),
+            ));
+        }
+    }
     let base = load_with_ids(&dir.join(format!("u{fold}.base")), &Format::Ml100k, ids)?;
     let test = load_with_ids(&dir.join(format!("u{fold}.test")), &Format::Ml100k, ids)?;
     Ok((base, test))

@@ -31,9 +31,15 @@ pub(super) fn column_count(line: u64, text: &[u8], delim: &[u8], expected: usize
 
 pub(super) fn bad_field(line: u64, what: &str, field: &[u8]) -> LineError {
     let shown: String = String::from_utf8_lossy(field).chars().take(40).collect();
+    // Words on line 1 are most often column names.
+    let hint = if line == 1 && field.iter().any(u8::is_ascii_alphabetic) {
+        " (if line 1 is a header, pass --header)"
+    } else {
+        ""
+    };
     LineError {
         line,
-        message: format!("{what} {shown:?} is not a valid number"),
+        message: format!("{what} {shown:?} is not a valid number{hint}"),
     }
 }
 

@@ -158,7 +158,11 @@ fn fast_line(b: &[u8], delim: u8, columns: &[Role]) -> Option<(usize, u32, u32, 
             Role::User | Role::Item | Role::Timestamp => {
                 let mut v: u64 = 0;
                 while p < b.len() && b[p].is_ascii_digit() {
-                    v = v * 10 + (b[p] - b'0') as u64;
+                    // Past 18 digits the value is not kept (the line goes to the general
+                    // path), so it stops growing rather than overflow.
+                    if p - start < 18 {
+                        v = v * 10 + (b[p] - b'0') as u64;
+                    }
                     p += 1;
                 }
                 let len = p - start;

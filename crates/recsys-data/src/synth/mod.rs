@@ -293,6 +293,8 @@ pub fn generate(cfg: &SynthConfig) -> Dataset {
         items: item_infos,
         scale: (0.5, 5.0),
         source: format!("synthetic:{}", cfg.name),
+        scale_inferred: false,
+        notes: Vec::new(),
     }
 }
 
