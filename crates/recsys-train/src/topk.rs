@@ -127,7 +127,7 @@ pub struct Vectors {
 }
 
 impl Vectors {
-    fn from_tensor(t: Tensor<2>) -> Self {
+    pub fn from_tensor(t: Tensor<2>) -> Self {
         let [n, dim] = t.dims();
         let values = t
             .into_data()
