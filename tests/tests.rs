@@ -6,3 +6,4 @@ mod contract;
 mod data;
 mod quality;
 mod ranking_quality;
+mod serve;
