@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask bench`.
 
 mod bench;
+mod serve_bench;
 
 use clap::{Parser, Subcommand};
 

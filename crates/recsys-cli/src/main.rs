@@ -7,6 +7,7 @@ mod eval_cmd;
 mod infer_cmd;
 mod prep;
 mod sanity_cmd;
+mod serve_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,10 @@ enum Command {
     Similar(infer_cmd::SimilarArgs),
     /// Write a run's user and item vectors (.npy or .csv) with their ids and titles.
     Export(infer_cmd::ExportArgs),
+    /// Serve trained runs over HTTP (JSON endpoints, metrics, a page at /).
+    Serve(Box<serve_cmd::ServeArgs>),
+    /// Build an HNSW index of a run's item vectors (used by recommend, similar and serve).
+    Index(serve_cmd::IndexArgs),
     /// Debugging checks: overfit a tiny subset, or fail to learn random ratings.
     Sanity {
         #[command(subcommand)]
@@ -66,6 +71,8 @@ fn main() {
         Command::Recommend(args) => infer_cmd::recommend(args),
         Command::Similar(args) => infer_cmd::similar(args),
         Command::Export(args) => infer_cmd::export(args),
+        Command::Serve(args) => serve_cmd::serve(*args),
+        Command::Index(args) => serve_cmd::index(args),
         Command::Sanity { command } => sanity_cmd::run(command),
     };
     if let Err(e) = result {
