@@ -509,8 +509,8 @@ fn an_index_serves_the_same_recommendations() {
 
 /// Fold-in on ML-100K u1: a tenth of the users (those of id divisible by 10) are left out of
 /// training and folded in from their u1.base ratings; their u1.test RMSE is within 0.02 of the
-/// same users' RMSE in a model trained with them. Needs `RECSYS_DATA_DIR`, and as it trains two
-/// models `RECSYS_QUALITY_SLOW=1`.
+/// same users' RMSE in a model trained with them (measured: 0.8522 folded in, 0.8417 trained with
+/// them, 46 users, 1,790 test ratings; about 26 s). Needs `RECSYS_DATA_DIR`.
 #[test]
 fn fold_in_quality_on_ml_100k() {
     use recsys::data::{Interactions, LoadOptions, UserHistory, load, ml100k_fold};
@@ -520,10 +520,6 @@ fn fold_in_quality_on_ml_100k() {
     let Some(dir) = crate::common::real_data("ml-100k", name) else {
         return;
     };
-    if std::env::var_os("RECSYS_QUALITY_SLOW").is_none() {
-        eprintln!("SKIP {name}: set RECSYS_QUALITY_SLOW=1 to run it (trains two models)");
-        return;
-    }
     let ds = load(&dir, &LoadOptions::default()).unwrap();
     let (base, test) = ml100k_fold(&dir, 1, &ds.ids).unwrap();
     let left_out = |u: u32| ds.ids.users.raw_id(u).parse::<u64>().unwrap() % 10 == 0;
@@ -564,10 +560,12 @@ fn fold_in_quality_on_ml_100k() {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         train_run(out.path(), &cfg, &ds.ids, data, None, true).unwrap();
-        load_run(out.path(), Checkpoint::Last, None).unwrap()
+        // The directory outlives the run: weights are read from it lazily.
+        let run = load_run(out.path(), Checkpoint::Last, None).unwrap();
+        (out, run)
     };
-    let with_them = train(&base);
-    let without_them = train(&without);
+    let (_with_dir, with_them) = train(&base);
+    let (_without_dir, without_them) = train(&without);
     let (ra, rb) = (
         Retrieval::new(&with_them).unwrap(),
         Retrieval::new(&without_them).unwrap(),
