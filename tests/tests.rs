@@ -7,3 +7,4 @@ mod data;
 mod fuzz_smoke;
 mod quality;
 mod ranking_quality;
+mod serve;

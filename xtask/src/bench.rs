@@ -10,9 +10,28 @@ use serde_json::{Value, json};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Which suite: load, train, infer (top-100 for every user) or all.
+    /// Which suite: load, train, infer (top-100 for every user), ann (HNSW against brute
+    /// force), serve (load on `recsys serve`) or all (load, train, infer).
     #[arg(long, default_value = "load")]
     suite: String,
+    /// Ann suite: catalogue sizes of synthetic item vectors.
+    #[arg(long, value_delimiter = ',', default_value = "26744,1000000")]
+    ann_items: Vec<usize>,
+    /// Ann suite: queries per size.
+    #[arg(long, default_value_t = 500)]
+    ann_queries: usize,
+    /// Ann suite: ef_search values (one graph built per value).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    ann_ef: Vec<usize>,
+    /// Serve suite: requests in all (the run stops at this count or --time-limit).
+    #[arg(long, default_value_t = 100_000)]
+    requests: usize,
+    /// Serve suite: connections sending at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Serve suite: seconds at most.
+    #[arg(long, default_value_t = 60)]
+    time_limit: u64,
     /// Synthetic scale for the load suite: 100k, 1m or 20m.
     #[arg(long, default_value = "20m")]
     scale: String,
@@ -72,9 +91,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "load" => load_suite(&args)?,
         "train" => train_suite(&args)?,
         "infer" => infer_suite(&args)?,
+        "ann" => {
+            crate::serve_bench::ann_suite(&args.ann_items, 32, args.ann_queries, &args.ann_ef)?
+        }
+        "serve" => crate::serve_bench::serve_suite(
+            &crate::serve_bench::serve_data(),
+            &args.data_dir,
+            &crate::serve_bench::LoadPlan {
+                requests: args.requests,
+                concurrency: args.concurrency,
+                time_limit: std::time::Duration::from_secs(args.time_limit),
+                k: 10,
+            },
+        )?,
         "all" => json!({"load": load_suite(&args)?, "train": train_suite(&args)?,
                         "infer": infer_suite(&args)?}),
-        other => bail!("unknown suite {other:?}: expected load, train, infer or all"),
+        other => bail!("unknown suite {other:?}: expected load, train, infer, ann, serve or all"),
     };
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

@@ -3,6 +3,7 @@
 mod bench;
 mod fuzz;
 mod killtest;
+mod serve_bench;
 
 use clap::{Parser, Subcommand};
 

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use recsys_data::{Interactions, UserHistory};
+use recsys_train::ann::RunIndex;
+use recsys_train::retrieval::Retrieval;
 use recsys_train::topk::{self, Vectors};
 use serde_json::{Value, json};
 
@@ -43,6 +45,9 @@ pub struct RecommendArgs {
     /// How many of the user's highest-rated known items to show next to the recommendations.
     #[arg(long, default_value = "5")]
     top_rated: usize,
+    /// Brute force even when the run has an HNSW index (`recsys index`).
+    #[arg(long)]
+    exact: bool,
     /// Print one JSON object on the last line of stdout.
     #[arg(long)]
     json: bool,
@@ -72,6 +77,9 @@ pub struct SimilarArgs {
     /// Where --pairs writes its CSV (default: stdout).
     #[arg(long, requires = "pairs")]
     out: Option<PathBuf>,
+    /// Brute force even when the run has an HNSW index (`recsys index`).
+    #[arg(long)]
+    exact: bool,
     #[arg(long)]
     json: bool,
 }
@@ -229,7 +237,28 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
     } else {
         (&[], &[])
     };
-    let list = topk::recommend(&run, &[u], k, seen).remove(0);
+    // Through the run's HNSW index when it has one (seen items still left out).
+    let indexed = if args.exact {
+        None
+    } else {
+        Retrieval::with_index_of(&run, &args.run.run)?.filter(|r| r.has_index())
+    };
+    let list = match &indexed {
+        Some(r) => {
+            let mut skip: Vec<u32> = if args.exclude_seen {
+                own_items.to_vec()
+            } else {
+                Vec::new()
+            };
+            skip.sort_unstable();
+            let scored = r.top_k(r.user(u), k, &skip, false);
+            scored
+                .into_iter()
+                .map(|(i, s)| (i, run.shown_score(s)))
+                .collect()
+        }
+        None => topk::recommend(&run, &[u], k, seen).remove(0),
+    };
     // The user's own highest-rated known items (rating desc, then item index).
     let mut rated: Vec<(u32, f32)> = own_items
         .iter()
@@ -352,7 +381,15 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
         (None, None) => unreachable!("clap requires --item or --title"),
     };
     let k = clamp_k(args.k, run.n_items().saturating_sub(1))?;
-    let list = topk::similar_items(&items, query, k);
+    let graph = if args.exact {
+        None
+    } else {
+        RunIndex::load(&args.run.run, run.n_items())?.and_then(|i| i.cosine)
+    };
+    let cosine = |i: u32| topk::cosine_to_pair(&items, query, i);
+    let list = graph
+        .and_then(|g| g.search(items.row(query as usize), k, |i| i == query, cosine))
+        .unwrap_or_else(|| topk::similar_items(&items, query, k));
     if args.json {
         let sims: Vec<Value> = list
             .iter()

@@ -8,6 +8,7 @@ mod eval_cmd;
 mod infer_cmd;
 mod prep;
 mod sanity_cmd;
+mod serve_cmd;
 mod train_cmd;
 mod tune_cmd;
 
@@ -47,6 +48,10 @@ enum Command {
     Similar(infer_cmd::SimilarArgs),
     /// Write a run's user and item vectors (.npy or .csv) with their ids and titles.
     Export(infer_cmd::ExportArgs),
+    /// Serve trained runs over HTTP (JSON endpoints, metrics, a page at /).
+    Serve(Box<serve_cmd::ServeArgs>),
+    /// Build an HNSW index of a run's item vectors (used by recommend, similar and serve).
+    Index(serve_cmd::IndexArgs),
     /// Debugging checks: overfit a tiny subset, or fail to learn random ratings.
     Sanity {
         #[command(subcommand)]
@@ -87,6 +92,8 @@ fn main() {
         Command::Recommend(args) => infer_cmd::recommend(args),
         Command::Similar(args) => infer_cmd::similar(args),
         Command::Export(args) => infer_cmd::export(args),
+        Command::Serve(args) => serve_cmd::serve(*args),
+        Command::Index(args) => serve_cmd::index(args),
         Command::Sanity { command } => sanity_cmd::run(command),
     };
     if let Err(e) = result {

@@ -26,9 +26,13 @@
 //! - [`topk`]: top-K lists, item similarity and vector export of a loaded run.
 //! - [`tune`]: hyper-parameter search: search spaces, random and TPE samplers, median pruning,
 //!   the study log.
+//! - [`retrieval`]: host-side top-K of factorised runs (exact or through [`ann`]'s HNSW index)
+//!   and folded-in users.
+//! - [`replay`]: a run's data and split again, from its recipe.
 
 pub use burn;
 
+pub mod ann;
 pub mod batch;
 pub mod budget;
 pub mod config;
@@ -46,6 +50,8 @@ pub mod orchestrate;
 pub mod plot;
 pub mod ranking;
 pub mod record;
+pub mod replay;
+pub mod retrieval;
 pub mod run_dir;
 pub mod setup;
 pub mod task;
@@ -59,8 +65,8 @@ pub use device::{BackendKind, DeviceError, adapter_name, device, wgpu_adapters};
 pub use error::{Result, TrainError};
 pub use eval::{evaluate, predict};
 pub use family::{
-    AnyModel, DataShape, Family, Fit, ModelConfig, ModelOverrides, NcfSetup, Pretrained,
-    RatingLoss, RegressorSetup, ncf_from_pretrained, regressor_config_for_mf_run,
+    AnyModel, DataShape, Family, Fit, FoldIn, Link, ModelConfig, ModelOverrides, NcfSetup,
+    Pretrained, RatingLoss, RegressorSetup, ncf_from_pretrained, regressor_config_for_mf_run,
     regressor_from_mf_run,
 };
 pub use heldout::{Part, Parts, heldout_ranking};

@@ -135,7 +135,7 @@ pub struct Vectors {
 }
 
 impl Vectors {
-    fn from_tensor(t: Tensor<2>) -> Self {
+    pub fn from_tensor(t: Tensor<2>) -> Self {
         let [n, dim] = t.dims();
         let values = t
             .into_data()
@@ -225,6 +225,18 @@ pub fn cosine_to(items: &Vectors, query: usize) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// Cosine similarity of items `a` and `b` (0 when either is a zero vector).
+pub fn cosine_to_pair(items: &Vectors, a: u32, b: u32) -> f32 {
+    let (x, y) = (items.row(a as usize), items.row(b as usize));
+    let norm = |v: &[f32]| v.iter().map(|t| (*t as f64).powi(2)).sum::<f64>().sqrt();
+    let d = norm(x) * norm(y);
+    if d == 0.0 {
+        return 0.0;
+    }
+    let dot: f64 = x.iter().zip(y).map(|(p, q)| *p as f64 * *q as f64).sum();
+    (dot / d) as f32
 }
 
 /// Every pair of items `(a, b)`, `a < b`, whose cosine similarity is at least `threshold`, most

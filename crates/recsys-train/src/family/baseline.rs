@@ -5,7 +5,9 @@ use burn::tensor::Device;
 use recsys_models::baseline::{Baseline, BaselineConfig, BaselineFit};
 use recsys_models::{MfOutput, Retriever};
 
-use super::{DataShape, Family, Fit, ModelOverrides, pairs_task, take, take_f32};
+use super::{
+    DataShape, Family, Fit, FoldIn, Link, ModelOverrides, fit_user, pairs_task, take, take_f32,
+};
 use crate::error::{Result, TrainError};
 use crate::record::TrainSummary;
 use crate::task::{Task, TaskKind};
@@ -67,5 +69,36 @@ impl Family for BaselineConfig {
 
     fn retriever(model: &Baseline) -> Option<&dyn Retriever> {
         Some(model)
+    }
+
+    fn link(&self) -> Link {
+        match self.output {
+            MfOutput::Linear => Link::Identity,
+            MfOutput::ScaledSigmoid | MfOutput::Logit => Link::ScaledSigmoid {
+                min: self.rating_min,
+                max: self.rating_max,
+            },
+        }
+    }
+
+    /// The user bias `b_u` against the frozen item biases, with the training penalty of a user
+    /// of `n` ratings (`n · λ`).
+    fn fold_in(&self, _model: &Baseline, user: &FoldIn<'_>) -> Option<Vec<f32>> {
+        let items = user.item_vectors; // [b_i, 1]
+        let n_items = items.len() / 2;
+        let offset = self
+            .output
+            .offset(self.global_mean, self.rating_min, self.rating_max);
+        let (mut f, mut r) = (Vec::new(), Vec::new());
+        for &(i, rating) in user.history {
+            if (i as usize) < n_items {
+                f.push(offset + items[2 * i as usize]);
+                r.push(rating);
+            }
+        }
+        let n = r.len().max(1) as f64;
+        let a = vec![1.0; r.len()];
+        let x = fit_user(&a, &f, &r, &[(n * self.l2 as f64).max(1e-3 * n)], self.link());
+        Some(vec![1.0, x[0] as f32 + offset])
     }
 }

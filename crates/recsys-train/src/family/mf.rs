@@ -4,7 +4,8 @@ use burn::tensor::{Device, Tensor};
 use recsys_models::{Mf, MfConfig, MfOutput, Retriever};
 
 use super::{
-    DataShape, Family, Fit, ModelOverrides, RatingLoss, pairs_task, take, take_f32, take_switch,
+    DataShape, Family, Fit, FoldIn, Link, ModelOverrides, RatingLoss, fit_user, pairs_task, take,
+    take_f32, take_switch,
 };
 use crate::error::Result;
 use crate::record::TrainSummary;
@@ -93,6 +94,64 @@ impl Family for MfConfig {
 
     fn retriever(model: &Mf) -> Option<&dyn Retriever> {
         Some(model)
+    }
+
+    fn link(&self) -> Link {
+        match self.output {
+            MfOutput::Linear => Link::Identity,
+            MfOutput::ScaledSigmoid | MfOutput::Logit => Link::ScaledSigmoid {
+                min: self.rating_min,
+                max: self.rating_max,
+            },
+        }
+    }
+
+    /// Ridge least squares of `[p_u, b_u]` against the frozen `q_i`, `b_i` and offset, with the
+    /// training penalty a user of `n` ratings had: `n · λ · (n̄ / n)^α` on `p_u`, the bias
+    /// weight on `b_u`.
+    fn fold_in(&self, model: &Mf, user: &FoldIn<'_>) -> Option<Vec<f32>> {
+        let d = self.embedding_dim;
+        let width = d + 2; // [q_i, 1, b_i]
+        let items = user.item_vectors;
+        let n_items = items.len() / width;
+        let offset = self
+            .output
+            .offset(self.global_mean, self.rating_min, self.rating_max);
+        let history: Vec<(u32, f32)> = user
+            .history
+            .iter()
+            .copied()
+            .filter(|&(i, _)| (i as usize) < n_items)
+            .collect();
+        let m = if self.bias { d + 1 } else { d };
+        let mut a = Vec::with_capacity(history.len() * m);
+        let mut f = Vec::with_capacity(history.len());
+        let mut r = Vec::with_capacity(history.len());
+        for &(i, rating) in &history {
+            let v = &items[i as usize * width..(i as usize + 1) * width];
+            a.extend_from_slice(&v[..d]);
+            if self.bias {
+                a.push(1.0);
+            }
+            f.push(offset + v[d + 1]);
+            r.push(rating);
+        }
+        let n = history.len().max(1) as f64;
+        let weight = (user.mean_user_ratings / n).powf(self.l2_frequency_exponent as f64);
+        // A floor keeps an unregularised model's fit of a short history determined.
+        let lambda = (n * self.l2 as f64 * weight).max(1e-3 * n);
+        let lambda_b = n * self.l2_bias.unwrap_or(self.l2) as f64 * weight;
+        let mut penalty = vec![lambda; d];
+        if self.bias {
+            penalty.push(lambda_b.max(1e-3 * n));
+        }
+        let x = fit_user(&a, &f, &r, &penalty, self.link());
+        let bias = if self.bias { x[d] as f32 } else { 0.0 };
+        let _ = model;
+        let mut out: Vec<f32> = x[..d].iter().map(|v| *v as f32).collect();
+        out.push(bias + offset);
+        out.push(1.0);
+        Some(out)
     }
 
     fn sanity(_name: &str, shape: &DataShape, seed: u64) -> Option<Self> {

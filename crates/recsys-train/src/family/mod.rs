@@ -39,6 +39,38 @@ pub struct DataShape {
     pub implicit: bool,
 }
 
+/// How a [`Retriever`]'s dot product `z = user · item` becomes the model's score, so that
+/// scores of vectors searched on the host equal [`recsys_models::Scorer::score`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Link {
+    /// The score is `z`.
+    Identity,
+    /// The score is `min + (max - min) σ(z)`.
+    ScaledSigmoid { min: f32, max: f32 },
+}
+
+impl Link {
+    pub fn apply(self, z: f32) -> f32 {
+        match self {
+            Link::Identity => z,
+            Link::ScaledSigmoid { min, max } => min + (max - min) / (1.0 + (-z).exp()),
+        }
+    }
+}
+
+/// A user the model was not trained on, described by a few ratings, to fold in
+/// ([`Family::fold_in`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FoldIn<'a> {
+    /// `(item, rating)` pairs: dense item indices and ratings on the run's scale.
+    pub history: &'a [(u32, f32)],
+    /// The mean number of training ratings per user (what per-row penalties are weighted by).
+    pub mean_user_ratings: f64,
+    /// The [`Retriever`]'s item vectors, row-major `[n_items, dim]` on the host (read once by
+    /// the caller, not per user).
+    pub item_vectors: &'a [f32],
+}
+
 /// The loss of a rating task (`--loss` without `--task implicit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RatingLoss {
@@ -309,6 +341,18 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
         Ok(())
     }
 
+    /// How the dot product of [`Family::retriever`]'s vectors becomes the score.
+    fn link(&self) -> Link {
+        Link::Identity
+    }
+
+    /// A new user's vector in [`Family::retriever`]'s user space, fitted to `user.history`
+    /// against the model's frozen item parameters (no retraining); `None` when the family cannot
+    /// fold users in.
+    fn fold_in(&self, _model: &Self::Model, _user: &FoldIn<'_>) -> Option<Vec<f32>> {
+        None
+    }
+
     /// The model reading `data` at prediction time instead of the training ratings it read
     /// when trained (AutoRec's rows, NCF's rating vectors, item-KNN's neighbours' ratings);
     /// `None` for a model whose predictions depend on its weights alone. `data` is normalised
@@ -419,6 +463,18 @@ macro_rules! registry {
             impl From<<$module::Config as Family>::Model> for AnyModel {
                 fn from(m: <$module::Config as Family>::Model) -> Self {
                     AnyModel::$variant(m)
+                }
+            }
+
+            impl<'a> TryFrom<&'a AnyModel> for &'a <$module::Config as Family>::Model {
+                type Error = ();
+
+                fn try_from(m: &'a AnyModel) -> std::result::Result<Self, ()> {
+                    match m {
+                        AnyModel::$variant(m) => Ok(m),
+                        #[allow(unreachable_patterns)]
+                        _ => Err(()),
+                    }
                 }
             }
         )*
@@ -601,6 +657,29 @@ impl ModelConfig {
     pub fn check_normalize(&self, kind: recsys_data::NormalizeKind) -> Result<()> {
         with_family!(self, F, c => c.check_normalize(kind))
     }
+
+    /// See [`Family::link`].
+    pub fn link(&self) -> Link {
+        with_family!(self, F, c => c.link())
+    }
+
+    /// See [`Family::fold_in`]; `None` also when `model` is of another family.
+    pub fn fold_in(&self, model: &AnyModel, user: &FoldIn<'_>) -> Option<Vec<f32>> {
+        with_family!(self, F, c => {
+            let m: Option<&<F as Family>::Model> = model.try_into().ok();
+            m.and_then(|m| c.fold_in(m, user))
+        })
+    }
+
+    /// Whether the family folds new users in ([`Family::fold_in`] of an empty history).
+    pub fn can_fold_in(&self, model: &AnyModel) -> bool {
+        let user = FoldIn {
+            history: &[],
+            mean_user_ratings: 1.0,
+            item_vectors: &[],
+        };
+        self.fold_in(model, &user).is_some()
+    }
 }
 
 impl AnyModel {
@@ -622,5 +701,120 @@ impl AnyModel {
     /// See [`Family::reading`]: the model reading `data`, or itself.
     pub fn reading(&self, data: &Interactions) -> AnyModel {
         with_model!(self, F, m => F::reading(m, data).map_or_else(|| self.clone(), Into::into))
+    }
+}
+
+/// The ridge fit of a folded-in user: the `x` that minimises
+/// `Σ_k (r_k - link(a_k · x + f_k))² + Σ_j penalty[j] x_j²` over the rows `a_k` (row-major
+/// `[n, m]`, `m = penalty.len()`), offsets `f_k` and ratings `r_k`. A linear link is one solve
+/// of the normal equations; a sigmoid link takes Gauss-Newton steps from `x = 0`.
+pub(crate) fn fit_user(a: &[f32], f: &[f32], r: &[f32], penalty: &[f64], link: Link) -> Vec<f64> {
+    let m = penalty.len();
+    let n = r.len();
+    assert_eq!(a.len(), n * m, "features are not [n, m]");
+    let mut x = vec![0f64; m];
+    let steps = match link {
+        Link::Identity => 1,
+        Link::ScaledSigmoid { .. } => 25,
+    };
+    for _ in 0..steps {
+        // (Jᵀ J + P) δ = Jᵀ e - P x, with J the Jacobian of the predictions in x.
+        let mut lhs = vec![0f64; m * m];
+        let mut rhs = vec![0f64; m];
+        for j in 0..m {
+            lhs[j * m + j] = penalty[j].max(1e-9);
+            rhs[j] = -penalty[j] * x[j];
+        }
+        for k in 0..n {
+            let row = &a[k * m..(k + 1) * m];
+            let z = row.iter().zip(&x).map(|(a, x)| *a as f64 * x).sum::<f64>() + f[k] as f64;
+            let (pred, slope) = match link {
+                Link::Identity => (z, 1.0),
+                Link::ScaledSigmoid { min, max } => {
+                    let s = 1.0 / (1.0 + (-z).exp());
+                    let span = (max - min) as f64;
+                    (min as f64 + span * s, span * s * (1.0 - s))
+                }
+            };
+            let e = r[k] as f64 - pred;
+            for i in 0..m {
+                let ji = slope * row[i] as f64;
+                rhs[i] += ji * e;
+                for j in 0..=i {
+                    lhs[i * m + j] += ji * slope * row[j] as f64;
+                }
+            }
+        }
+        for i in 0..m {
+            for j in 0..i {
+                lhs[j * m + i] = lhs[i * m + j];
+            }
+        }
+        let delta = solve_spd(lhs, rhs);
+        x.iter_mut().zip(&delta).for_each(|(x, d)| *x += d);
+    }
+    x
+}
+
+/// `x` with `A x = b` for a symmetric positive-definite `A` (row-major `[m, m]`), by Cholesky.
+fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
+    let m = b.len();
+    for j in 0..m {
+        let mut d = a[j * m + j];
+        for k in 0..j {
+            d -= a[j * m + k] * a[j * m + k];
+        }
+        let d = d.max(1e-12).sqrt();
+        a[j * m + j] = d;
+        for i in j + 1..m {
+            let mut s = a[i * m + j];
+            for k in 0..j {
+                s -= a[i * m + k] * a[j * m + k];
+            }
+            a[i * m + j] = s / d;
+        }
+    }
+    // L y = b, then Lᵀ x = y.
+    for i in 0..m {
+        let s: f64 = (0..i).map(|k| a[i * m + k] * b[k]).sum();
+        b[i] = (b[i] - s) / a[i * m + i];
+    }
+    for i in (0..m).rev() {
+        let s: f64 = (i + 1..m).map(|k| a[k * m + i] * b[k]).sum();
+        b[i] = (b[i] - s) / a[i * m + i];
+    }
+    b
+}
+
+#[cfg(test)]
+mod fold_in_tests {
+    use super::*;
+
+    #[test]
+    fn ridge_fit_recovers_a_linear_user() {
+        // r = 2 a0 - a1 + f, no penalty to speak of: the fit finds (2, -1).
+        let a = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 1.0];
+        let f = [0.5, 0.0, 1.0, 0.0];
+        let r: Vec<f32> = (0..4)
+            .map(|k| 2.0 * a[2 * k] - a[2 * k + 1] + f[k])
+            .collect();
+        let x = fit_user(&a, &f, &r, &[1e-9, 1e-9], Link::Identity);
+        assert!(
+            (x[0] - 2.0).abs() < 1e-6 && (x[1] + 1.0).abs() < 1e-6,
+            "{x:?}"
+        );
+        // A sigmoid link on targets made through it finds the same point.
+        let link = Link::ScaledSigmoid { min: 1.0, max: 5.0 };
+        let r: Vec<f32> = (0..4)
+            .map(|k| link.apply(0.5 * a[2 * k] - 0.25 * a[2 * k + 1] + f[k]))
+            .collect();
+        let x = fit_user(&a, &f, &r, &[1e-9, 1e-9], link);
+        assert!(
+            (x[0] - 0.5).abs() < 1e-4 && (x[1] + 0.25).abs() < 1e-4,
+            "{x:?}"
+        );
+        // A penalty shrinks toward zero.
+        let x2 = fit_user(&a, &f, &r, &[100.0, 100.0], link);
+        assert!(x2[0].abs() < x[0].abs());
     }
 }

@@ -1,0 +1,349 @@
+//! Approximate nearest neighbours over item vectors: an HNSW graph (Malkov & Yashunin, "Efficient
+//! and robust approximate nearest neighbor search using Hierarchical Navigable Small World
+//! graphs", TPAMI 2020) built by the `instant-distance` crate, for maximum inner product search
+//! (what factorised models rank by) and for cosine similarity (what `similar` ranks by).
+//!
+//! HNSW searches by a metric. Inner products become one with the one-extra-dimension reduction
+//! (Bachrach et al., "Speeding up the Xbox recommender system using a euclidean transformation
+//! for inner-product spaces", RecSys 2014): each item `x` becomes `[x, √(M² - |x|²)]`, `M` the
+//! largest item norm, and a query `q` becomes `[q, 0]`; then `|q̃ - x̃|² = |q|² + M² - 2 q·x`, so
+//! the nearest item is the one of largest inner product. Cosine similarity is the same search over
+//! unit vectors.
+//!
+//! An index is saved in a run directory as `index.bin` ([`INDEX_FILE`]).
+
+use std::path::Path;
+
+use instant_distance::{Builder, HnswMap, Search};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::topk::{Scored, Vectors};
+
+/// The index file of a run directory.
+pub const INDEX_FILE: &str = "index.bin";
+
+/// Format version of [`INDEX_FILE`].
+const VERSION: u32 = 1;
+
+/// A point of the graph: a vector, compared by squared Euclidean distance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Point(Box<[f32]>);
+
+impl instant_distance::Point for Point {
+    fn distance(&self, other: &Self) -> f32 {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum()
+    }
+}
+
+/// How an HNSW graph is built and searched.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct HnswParams {
+    /// Candidates kept while inserting (larger: a better graph, a slower build).
+    pub ef_construction: usize,
+    /// Candidates kept while searching (larger: higher recall, slower queries).
+    pub ef_search: usize,
+    pub seed: u64,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        Self {
+            ef_construction: 100,
+            ef_search: 100,
+            seed: 42,
+        }
+    }
+}
+
+/// What a graph's distances rank by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Measure {
+    InnerProduct,
+    Cosine,
+}
+
+/// An HNSW graph over the items of one matrix of vectors.
+#[derive(Serialize, Deserialize)]
+pub struct Hnsw {
+    measure: Measure,
+    dim: usize,
+    /// The largest item norm `M` of the inner-product reduction.
+    max_norm: f32,
+    map: HnswMap<Point, u32>,
+}
+
+impl std::fmt::Debug for Hnsw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("measure", &self.measure)
+            .field("dim", &self.dim)
+            .field("n", &self.map.values.len())
+            .finish()
+    }
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+impl Hnsw {
+    /// Builds the graph of `items` for `measure` (on all cores).
+    pub fn build(items: &Vectors, measure: Measure, params: HnswParams) -> Self {
+        let max_norm = (0..items.n)
+            .map(|k| norm(items.row(k)))
+            .fold(0f32, f32::max);
+        let points: Vec<Point> = (0..items.n)
+            .map(|k| {
+                let v = items.row(k);
+                Point(match measure {
+                    Measure::InnerProduct => {
+                        let extra = (max_norm * max_norm - dot(v, v)).max(0.0).sqrt();
+                        v.iter().copied().chain([extra]).collect()
+                    }
+                    Measure::Cosine => {
+                        let n = norm(v);
+                        v.iter()
+                            .map(|x| if n > 0.0 { x / n } else { 0.0 })
+                            .collect()
+                    }
+                })
+            })
+            .collect();
+        let values: Vec<u32> = (0..items.n as u32).collect();
+        let map = Builder::default()
+            .ef_construction(params.ef_construction)
+            .ef_search(params.ef_search)
+            .seed(params.seed)
+            .build(points, values);
+        Self {
+            measure,
+            dim: items.dim,
+            max_norm,
+            map,
+        }
+    }
+
+    pub fn measure(&self) -> Measure {
+        self.measure
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Items near `query` in the graph's order (best first), as `(item, graph distance)`, at most
+    /// `ef_search` of them.
+    fn candidates<'a>(
+        &'a self,
+        query: &[f32],
+        search: &'a mut Search,
+    ) -> impl Iterator<Item = u32> + 'a {
+        assert_eq!(
+            query.len(),
+            self.dim,
+            "query of another width than the index"
+        );
+        let q = Point(match self.measure {
+            Measure::InnerProduct => query.iter().copied().chain([0.0]).collect(),
+            Measure::Cosine => {
+                let n = norm(query);
+                query
+                    .iter()
+                    .map(|x| if n > 0.0 { x / n } else { 0.0 })
+                    .collect()
+            }
+        });
+        // The query point is only read during the search, which the iterator has finished.
+        let found: Vec<u32> = self
+            .map
+            .search(&q, search)
+            .map(|item| *item.value)
+            .collect();
+        found.into_iter()
+    }
+
+    /// The best `k` items for `query` not in `skip`, with `score(item)` (e.g. the exact inner
+    /// product, or the cosine) as their score, best first; `None` when the graph's candidates
+    /// run out before `k` (the caller then searches exactly).
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        skip: impl Fn(u32) -> bool,
+        score: impl Fn(u32) -> f32,
+    ) -> Option<Vec<Scored>> {
+        let mut search = Search::default();
+        let mut out: Vec<Scored> = self
+            .candidates(query, &mut search)
+            .filter(|&i| !skip(i))
+            .take(k)
+            .map(|i| (i, score(i)))
+            .collect();
+        if out.len() < k.min(self.len()) {
+            return None;
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Some(out)
+    }
+}
+
+/// The indexes of a run: inner product over its retrieval vectors (recommendations) and cosine
+/// over its item vectors (similar items), each when the model has them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunIndex {
+    version: u32,
+    pub n_items: usize,
+    pub params: HnswParams,
+    pub inner_product: Option<Hnsw>,
+    pub cosine: Option<Hnsw>,
+}
+
+impl RunIndex {
+    pub fn new(
+        n_items: usize,
+        params: HnswParams,
+        inner_product: Option<Hnsw>,
+        cosine: Option<Hnsw>,
+    ) -> Self {
+        Self {
+            version: VERSION,
+            n_items,
+            params,
+            inner_product,
+            cosine,
+        }
+    }
+
+    /// Writes the index into `run_dir` (atomically).
+    pub fn save(&self, run_dir: &Path) -> Result<()> {
+        let path = run_dir.join(INDEX_FILE);
+        let bytes = postcard::to_stdvec(self).map_err(|e| TrainError::format(&path, e))?;
+        Ok(recsys_data::io::write_atomic(&path, &bytes)?)
+    }
+
+    /// The index of `run_dir`, `None` when it has none; an error when it is unreadable or was
+    /// built for another catalogue size.
+    pub fn load(run_dir: &Path, n_items: usize) -> Result<Option<Self>> {
+        let path = run_dir.join(INDEX_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(TrainError::io(&path, e)),
+        };
+        let index: RunIndex = postcard::from_bytes(&bytes).map_err(|e| {
+            TrainError::format(
+                &path,
+                format!("not an index of this version ({e}); rebuild it with `recsys index`"),
+            )
+        })?;
+        if index.version != VERSION {
+            return Err(TrainError::format(
+                &path,
+                format!(
+                    "index version {} (expected {VERSION}); rebuild it with `recsys index`",
+                    index.version
+                ),
+            ));
+        }
+        if index.n_items != n_items {
+            return Err(TrainError::format(
+                &path,
+                format!(
+                    "built for {} items, the run has {n_items}; rebuild it with `recsys index`",
+                    index.n_items
+                ),
+            ));
+        }
+        Ok(Some(index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topk::top_k_row;
+
+    fn random_vectors(n: usize, dim: usize, seed: u64) -> Vectors {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let values = (0..n * dim)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        Vectors { values, n, dim }
+    }
+
+    fn exact(items: &Vectors, q: &[f32], k: usize, skip: &[u32]) -> Vec<u32> {
+        let scores: Vec<f32> = (0..items.n).map(|i| dot(items.row(i), q)).collect();
+        top_k_row(&scores, k, skip).iter().map(|s| s.0).collect()
+    }
+
+    #[test]
+    fn inner_product_search_finds_the_exact_top_k() {
+        let items = random_vectors(2000, 8, 1);
+        let index = Hnsw::build(&items, Measure::InnerProduct, HnswParams::default());
+        let queries = random_vectors(50, 8, 2);
+        let mut hits = 0;
+        for u in 0..queries.n {
+            let q = queries.row(u);
+            let skip = [0u32, 5, 7];
+            let got = index
+                .search(
+                    q,
+                    10,
+                    |i| skip.contains(&i),
+                    |i| dot(items.row(i as usize), q),
+                )
+                .unwrap();
+            assert!(got.iter().all(|(i, _)| !skip.contains(i)));
+            assert!(got.windows(2).all(|w| w[0].1 >= w[1].1));
+            let want = exact(&items, q, 10, &skip);
+            hits += got.iter().filter(|(i, _)| want.contains(i)).count();
+        }
+        let recall = hits as f64 / (10 * queries.n) as f64;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn saved_index_reads_back_and_checks_its_catalogue() {
+        let items = random_vectors(300, 4, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let ip = Hnsw::build(&items, Measure::InnerProduct, HnswParams::default());
+        RunIndex::new(300, HnswParams::default(), Some(ip), None)
+            .save(dir.path())
+            .unwrap();
+        let back = RunIndex::load(dir.path(), 300).unwrap().unwrap();
+        let q = items.row(0);
+        let a = back
+            .inner_product
+            .as_ref()
+            .unwrap()
+            .search(q, 5, |_| false, |i| dot(items.row(i as usize), q))
+            .unwrap();
+        assert_eq!(a.len(), 5);
+        assert!(back.cosine.is_none());
+        let err = RunIndex::load(dir.path(), 301).unwrap_err().to_string();
+        assert!(err.contains("built for 300 items"), "{err}");
+        assert!(
+            RunIndex::load(tempfile::tempdir().unwrap().path(), 1)
+                .unwrap()
+                .is_none()
+        );
+    }
+}

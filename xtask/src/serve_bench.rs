@@ -1,0 +1,292 @@
+//! `cargo xtask bench --suite ann` (HNSW recall and speed against brute force on synthetic item
+//! vectors) and `--suite serve` (a load generator against `recsys serve` over loopback).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use recsys_train::ann::{Hnsw, HnswParams, Measure};
+use recsys_train::topk::{Vectors, top_k_row};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Clustered vectors like a factorised model's: `clusters` centres, each item a centre plus
+/// noise, scaled by a popularity-like factor (norms vary as learned item vectors' do).
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vectors {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut normal = move || -> f32 {
+        // Box-Muller.
+        let (a, b): (f32, f32) = (rng.random_range(1e-7..1.0), rng.random_range(0.0..1.0));
+        (-2.0 * a.ln()).sqrt() * (std::f32::consts::TAU * b).cos()
+    };
+    let centres: Vec<f32> = (0..clusters * dim).map(|_| normal()).collect();
+    let mut values = Vec::with_capacity(n * dim);
+    for k in 0..n {
+        let c = &centres[(k % clusters) * dim..(k % clusters + 1) * dim];
+        let scale = 0.5 + (normal() * 0.3).exp() * 0.5;
+        values.extend(c.iter().map(|x| (x + 0.7 * normal()) * scale));
+    }
+    Vectors { values, n, dim }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+/// Recall@10 and queries per second of HNSW against brute force, per catalogue size.
+pub fn ann_suite(sizes: &[usize], dim: usize, queries: usize, ef: &[usize]) -> Result<Value> {
+    let mut rows = Vec::new();
+    for &n in sizes {
+        eprintln!("ann: {n} items, {dim} dimensions");
+        let items = clustered(n, dim, 200, 1);
+        let users = clustered(queries, dim, 200, 2);
+        let k = 10;
+        // Brute force: one score per item, then selection.
+        let started = Instant::now();
+        let exact: Vec<Vec<u32>> = (0..queries)
+            .map(|q| {
+                let u = users.row(q);
+                let scores: Vec<f32> = (0..n).map(|i| dot(u, items.row(i))).collect();
+                top_k_row(&scores, k, &[]).iter().map(|s| s.0).collect()
+            })
+            .collect();
+        let brute_qps = queries as f64 / started.elapsed().as_secs_f64();
+        for &ef_search in ef {
+            let params = HnswParams {
+                ef_construction: 100,
+                ef_search,
+                seed: 42,
+            };
+            let started = Instant::now();
+            let index = Hnsw::build(&items, Measure::InnerProduct, params);
+            let build_s = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let found: Vec<Vec<u32>> = (0..queries)
+                .map(|q| {
+                    let u = users.row(q);
+                    index
+                        .search(u, k, |_| false, |i| dot(u, items.row(i as usize)))
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|s| s.0)
+                        .collect()
+                })
+                .collect();
+            let ann_qps = queries as f64 / started.elapsed().as_secs_f64();
+            let hits: usize = found
+                .iter()
+                .zip(&exact)
+                .map(|(f, e)| f.iter().filter(|i| e.contains(i)).count())
+                .sum();
+            let recall = hits as f64 / (k * queries) as f64;
+            eprintln!(
+                "  ef_search {ef_search}: build {build_s:.1} s, recall@10 {recall:.4}, {ann_qps:.0} q/s vs brute force {brute_qps:.0} q/s ({:.1}x)",
+                ann_qps / brute_qps
+            );
+            rows.push(json!({"n_items": n, "dim": dim, "queries": queries, "ef_construction": 100,
+                             "ef_search": ef_search, "build_seconds": build_s, "recall_at_10": recall,
+                             "ann_qps": ann_qps, "brute_force_qps": brute_qps,
+                             "speedup": ann_qps / brute_qps}));
+        }
+    }
+    Ok(json!({"suite": "ann", "rows": rows}))
+}
+
+/// What the load generator is asked.
+pub struct LoadPlan {
+    pub requests: usize,
+    pub concurrency: usize,
+    pub time_limit: Duration,
+    pub k: usize,
+}
+
+/// Trains (once, kept in `work`) an MF run on `data` and serves it in this process; drives it
+/// with `plan`. Bounded: at most `plan.requests` requests and `plan.time_limit`.
+pub fn serve_suite(data: &str, work: &Path, plan: &LoadPlan) -> Result<Value> {
+    let run_dir = work.join("serve-mf");
+    if !run_dir.join("model-best.bpk").exists() {
+        eprintln!(
+            "serve: training an MF run on {data} into {}",
+            run_dir.display()
+        );
+        train_mf(data, &run_dir)?;
+    }
+    let config = recsys_serve::ServeConfig {
+        runs: vec![("mf".into(), run_dir.clone())],
+        addr: "127.0.0.1:0".into(),
+        load: recsys_serve::LoadOptions {
+            backend: Some((recsys_train::BackendKind::Flex, 0)),
+            ..Default::default()
+        },
+        limits: Default::default(),
+        admin_token: None,
+    };
+    let runs = recsys_serve::load_runs(&config)?;
+    let users: Vec<String> = runs[0].run.ids.users.raw_ids().to_vec();
+    let n_items = runs[0].n_items();
+    let server = recsys_serve::spawn_runs(&config, runs)?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(drive(server.addr, users, plan))?;
+    server.stop()?;
+    let mut out = result;
+    out["n_items"] = json!(n_items);
+    out["loadavg_before"] = json!(load.trim());
+    out["suite"] = json!("serve");
+    Ok(out)
+}
+
+fn train_mf(data: &str, out: &Path) -> Result<()> {
+    let recipe = recsys_train::DataRecipe {
+        source: data.to_string(),
+        ..Default::default()
+    };
+    let parts = recsys_train::replay::replay(&recipe, None)?;
+    let ds = &parts.dataset;
+    let model = recsys_models::MfConfig::new(ds.ids.n_users(), ds.ids.n_items())
+        .with_embedding_dim(32)
+        .with_bias(true)
+        .with_global_mean(parts.train.mean_rating() as f32);
+    let cfg = recsys_train::RunConfig {
+        model: recsys_train::ModelConfig::from(model),
+        train: recsys_train::TrainConfig {
+            epochs: 5,
+            batch_size: 2048,
+            ..Default::default()
+        },
+        backend: recsys_train::BackendKind::Flex,
+        device_index: 0,
+        rating_scale: [ds.scale.0, ds.scale.1],
+        task: Default::default(),
+        data: recipe,
+        normalize: Default::default(),
+        normalizer: Default::default(),
+    };
+    recsys_train::train_run(out, &cfg, &ds.ids, &parts.train, Some(&parts.valid), true)?;
+    Ok(())
+}
+
+/// `concurrency` keep-alive connections, each sending `POST /v1/recommend` for random users
+/// until the shared request budget or the time limit runs out.
+async fn drive(addr: std::net::SocketAddr, users: Vec<String>, plan: &LoadPlan) -> Result<Value> {
+    let users = Arc::new(users);
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + plan.time_limit;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..plan.concurrency {
+        let (users, next) = (users.clone(), next.clone());
+        let (budget, k) = (plan.requests, plan.k);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(c as u64);
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            let mut buf = vec![0u8; 64 * 1024];
+            while next.fetch_add(1, Ordering::Relaxed) < budget && Instant::now() < deadline {
+                let user = &users[rng.random_range(0..users.len())];
+                let body = format!(r#"{{"user": "{user}", "k": {k}, "exclude_seen": true}}"#);
+                let req = format!(
+                    "POST /v1/recommend HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let t = Instant::now();
+                stream.write_all(req.as_bytes()).await?;
+                let status = read_response(&mut stream, &mut buf).await?;
+                lat.push(t.elapsed());
+                if status != 200 {
+                    errors += 1;
+                }
+            }
+            anyhow::Ok((lat, errors))
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await??;
+        lat.extend(l);
+        errors += e;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return f64::NAN;
+        }
+        lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0
+    };
+    let rps = lat.len() as f64 / seconds;
+    eprintln!(
+        "serve: {} requests in {seconds:.1} s at concurrency {}: {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
+        lat.len(),
+        plan.concurrency,
+        pct(0.5),
+        pct(0.99)
+    );
+    Ok(
+        json!({"requests": lat.len(), "seconds": seconds, "concurrency": plan.concurrency,
+              "k": plan.k, "requests_per_second": rps, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+              "errors": errors}),
+    )
+}
+
+/// Reads one HTTP/1.1 response (headers and a `content-length` body); its status.
+async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut [u8]) -> Result<u16> {
+    let mut have = 0usize;
+    loop {
+        let n = stream.read(&mut buf[have..]).await?;
+        if n == 0 {
+            bail!("the server closed the connection");
+        }
+        have += n;
+        let text = &buf[..have];
+        if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&text[..end]).context("response head")?;
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .context("status line")?;
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .context("content-length")?;
+            let total = end + 4 + len;
+            if total > buf.len() {
+                bail!("response larger than the buffer");
+            }
+            while have < total {
+                let n = stream.read(&mut buf[have..total]).await?;
+                if n == 0 {
+                    bail!("the server closed the connection");
+                }
+                have += n;
+            }
+            return Ok(status);
+        }
+        if have == buf.len() {
+            bail!("response head larger than the buffer");
+        }
+    }
+}
+
+/// The data the serve suite trains on: `$RECSYS_DATA_DIR/ml-100k` when present, else ML-100K's
+/// synthetic stand-in.
+pub fn serve_data() -> String {
+    std::env::var_os("RECSYS_DATA_DIR")
+        .map(|d| PathBuf::from(d).join("ml-100k"))
+        .filter(|p| p.exists())
+        .map_or("synthetic:100k".to_string(), |p| p.display().to_string())
+}
