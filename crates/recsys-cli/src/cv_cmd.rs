@@ -79,14 +79,7 @@ pub fn cv(args: CvArgs) -> Result<()> {
         }
         let ds = &prep.dataset;
         let mut c = config.clone();
-        setup::size(
-            &mut c,
-            ds.interactions.n_users,
-            ds.interactions.n_items,
-            ds.scale,
-            prep.train.mean_rating(),
-            prep.recipe.clone(),
-        )?;
+        prep.size(&mut c)?;
         let dir = out.join(name);
         if !t.quiet() {
             eprintln!("{name}: training into {}", dir.display());

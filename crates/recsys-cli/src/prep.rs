@@ -42,6 +42,23 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Sizes `config` for training on this data (ids, rating scale, training mean; the recipe
+    /// recorded in the run), then checks that the model fits in memory before anything is
+    /// allocated.
+    pub fn size(&self, config: &mut recsys_train::RunConfig) -> Result<()> {
+        let ds = &self.dataset;
+        recsys_train::setup::size(
+            config,
+            ds.interactions.n_users,
+            ds.interactions.n_items,
+            ds.scale,
+            self.train.mean_rating(),
+            self.recipe.clone(),
+        )?;
+        recsys_train::memory::check_memory(config, true)?;
+        Ok(())
+    }
+
     pub fn parts(&self) -> Parts<'_> {
         Parts {
             train: &self.train,

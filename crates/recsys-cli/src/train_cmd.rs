@@ -286,15 +286,7 @@ pub fn train(args: TrainArgs, given: &Given) -> Result<()> {
     let mut config = setup::draft(args.model(), file.as_ref(), args.overrides())?;
     let prep = prepare(&args.source, &args.split, config.train.seed)?;
     let ds = &prep.dataset;
-    setup::size(
-        &mut config,
-        ds.interactions.n_users,
-        ds.interactions.n_items,
-        ds.scale,
-        prep.train.mean_rating(),
-        prep.recipe.clone(),
-    )?;
-    recsys_train::memory::check_memory(&config, true)?;
+    prep.size(&mut config)?;
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -346,14 +346,7 @@ pub fn tune(args: TuneArgs) -> Result<()> {
     let mut config = setup::draft(t.model(), Some(&file), t.overrides())?;
     config.train.refit = true;
     let ds = &prep.dataset;
-    setup::size(
-        &mut config,
-        ds.interactions.n_users,
-        ds.interactions.n_items,
-        ds.scale,
-        prep.train.mean_rating(),
-        prep.recipe.clone(),
-    )?;
+    prep.size(&mut config)?;
     let best_dir = out.join("best");
     if best_dir.exists() {
         std::fs::remove_dir_all(&best_dir)
@@ -443,14 +436,7 @@ fn run_trial(
     let params = sampler.sample(&plan.space, trial, &study.history());
     let mut config = args.trial_config(plan, &params)?;
     let ds = &prep.dataset;
-    setup::size(
-        &mut config,
-        ds.interactions.n_users,
-        ds.interactions.n_items,
-        ds.scale,
-        prep.train.mean_rating(),
-        prep.recipe.clone(),
-    )?;
+    prep.size(&mut config)?;
     let dir = study.trial_dir(trial);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
