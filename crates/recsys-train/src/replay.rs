@@ -45,7 +45,12 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<RunData> {
     if recipe.items_by_title {
         dataset = dataset.items_by_title()?;
     }
-    let (train, valid, test) = if let Some(k) = recipe.split.fold() {
+    let (train, valid, test) = if let Some([i, k]) = recipe.fold {
+        let (rest, test) = recsys_data::k_fold(&dataset.interactions, k, i, recipe.split_seed)?;
+        let m = recipe.split.method(&recipe.valid, "0")?;
+        let s = recsys_data::split(&rest, &m, recipe.split_seed)?;
+        (s.train, s.valid, test)
+    } else if let Some(k) = recipe.split.fold() {
         let (base, test) = recsys_data::ml100k_fold(Path::new(source), k, &dataset.ids)?;
         let m = recipe.split.method(&recipe.valid, "0")?;
         let s = recsys_data::split(&base, &m, recipe.split_seed)?;
@@ -61,4 +66,26 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<RunData> {
         valid,
         test,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `recsys cv` fold's recipe replays that fold: its test part is the seeded fold, and the
+    /// training and validation parts are the rest.
+    #[test]
+    fn a_seeded_folds_recipe_replays_its_fold() {
+        let recipe = DataRecipe {
+            source: "synthetic:100k".into(),
+            valid: "0.1".into(),
+            split_seed: 5,
+            fold: Some([2, 3]),
+            ..Default::default()
+        };
+        let got = replay(&recipe, None).unwrap();
+        let (rest, test) = recsys_data::k_fold(&got.dataset.interactions, 3, 2, 5).unwrap();
+        assert_eq!(got.test, test);
+        assert_eq!(got.train.len() + got.valid.len(), rest.len());
+    }
 }
