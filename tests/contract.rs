@@ -54,7 +54,7 @@ fn train(name: &str, dir: &Path, tweak: impl FnOnce(&mut ModelOverrides)) {
         USERS,
         ITEMS,
         (1.0, 5.0),
-        train.mean_rating(),
+        (train.len(), train.mean_rating()),
         DataRecipe::default(),
     )
     .unwrap();
@@ -136,7 +136,7 @@ fn check_retriever(what: &str, run: &LoadedRun, users: &[u32], all: &[f32]) {
 fn every_family_keeps_the_model_contract() {
     let tmp = tempfile::tempdir().unwrap();
     let mf = tmp.path().join("mf-for-regressor");
-    train("mf", &mf, |o| o.bias = true);
+    train("mf", &mf, |o| o.bias = Some(true));
     for name in ModelConfig::model_names() {
         let dir = tmp.path().join(name);
         train(name, &dir, |o| {
@@ -157,7 +157,7 @@ fn every_family_keeps_the_model_contract() {
             o.neighbours = Some(3);
         }),
         ("mf", "mf-rating-range", |o| {
-            o.bias = true;
+            o.bias = Some(true);
             o.rating_range = true;
         }),
         ("autorec", "autorec-user-based", |o| {

@@ -6,11 +6,11 @@ use std::path::Path;
 use recsys::data::{
     Dataset, Interactions, LoadOptions, Size, SplitMethod, load, ml100k_fold, split,
 };
-use recsys::models::{AutoRecBase, AutoRecConfig, EmbeddingInit, MfConfig, MfOutput};
+use recsys::models::{EmbeddingInit, MfConfig, MfOutput};
 use recsys::train::metrics::bce_on_scale;
 use recsys::train::{
-    BackendKind, Checkpoint, LrSchedule, ModelConfig, OptimizerConfig, RatingMetrics, RunConfig,
-    TrainConfig, load_run, train_run,
+    BackendKind, Checkpoint, ModelConfig, OptimizerConfig, Overrides, RatingMetrics,
+    RunConfig, TrainConfig, load_run, setup, train_run,
 };
 
 use crate::common::real_data;
@@ -178,32 +178,21 @@ fn flex_and_wgpu_agree_on_ml100k() {
     );
 }
 
-/// The biased-MF settings for ML-100K (README's quality table): the best validation RMSE on u1 of
-/// about 50 variants (the best dozen within 0.002 of each other), refit on the whole base file.
-/// Later tries found nothing better beyond noise (BENCHMARKS.md, "Tried and not adopted").
-fn mf_settings(ds: &Dataset, train: &Interactions) -> (ModelConfig, TrainConfig) {
+/// The configuration `recsys train --model NAME` starts from (the family's defaults for the
+/// task, with `overrides`), sized for training on `train`: the defaults README promises.
+pub fn defaults(name: &str, overrides: Overrides, ds: &Dataset, train: &Interactions) -> RunConfig {
+    let mut config = setup::draft(name, None, overrides).unwrap();
     let x = &ds.interactions;
-    let model = MfConfig::new(x.n_users, x.n_items)
-        .with_embedding_dim(64)
-        .with_bias(true)
-        .with_init(EmbeddingInit::Normal { std: 0.01 })
-        .with_l2(0.15)
-        .with_l2_bias(Some(0.0))
-        .with_l2_frequency_exponent(0.5)
-        .with_global_mean(train.mean_rating() as f32);
-    let cfg = TrainConfig {
-        epochs: 40,
-        batch_size: 512,
-        patience: None,
-        refit: true,
-        optimizer: OptimizerConfig {
-            lr: 0.003,
-            schedule: LrSchedule::Cosine { min_lr: 0.0 },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    (ModelConfig::Mf(model), cfg)
+    setup::size(
+        &mut config,
+        x.n_users,
+        x.n_items,
+        ds.scale,
+        (train.len(), train.mean_rating()),
+        Default::default(),
+    )
+    .unwrap();
+    config
 }
 
 #[test]
@@ -211,18 +200,20 @@ fn mf_with_biases_on_the_five_ml100k_folds() {
     let Some(dir) = real_data("ml-100k", "mf_with_biases_on_the_five_ml100k_folds") else {
         return;
     };
+    // `--model mf` alone: biased MF with the family's defaults (README, "Defaults").
     let mut rmse = Vec::new();
     for k in 1..=5 {
         let (ds, train, valid, test) = fold(&dir, k);
-        let (model, cfg) = mf_settings(&ds, &train);
-        rmse.push(train_and_score(model, cfg, BackendKind::Flex, &ds, &train, &valid, &test).rmse);
+        let c = defaults("mf", Overrides::default(), &ds, &train);
+        rmse.push(train_and_score(c.model, c.train, BackendKind::Flex, &ds, &train, &valid, &test).rmse);
     }
     let mean = rmse.iter().sum::<f64>() / 5.0;
-    eprintln!("MF with biases, ML-100K u1..u5 RMSE {rmse:.4?}, mean {mean:.4}");
+    eprintln!("MF with biases (defaults), ML-100K u1..u5 RMSE {rmse:.4?}, mean {mean:.4}");
     assert!(
         mean <= 0.925,
         "mean RMSE {mean:.4} > 0.925 (Surprise SVD 0.934, SVD++ 0.919)"
     );
+    assert!(rmse[0] <= 0.925, "u1 RMSE {:.4} > 0.925", rmse[0]);
 }
 
 #[test]
@@ -231,30 +222,10 @@ fn i_autorec_on_ml100k_u1() {
         return;
     };
     let (ds, train, valid, test) = fold(&dir, 1);
-    let x = &ds.interactions;
-    // The configuration's defaults are the I-AutoRec settings (hidden 500, sigmoid, lambda 100,
-    // input dropout 0.25, dropout 0.3); Adam 0.005 with a cosine schedule, 32 rows a batch.
-    let model = AutoRecConfig::new(x.n_users, x.n_items).with_base(AutoRecBase::Item);
-    let cfg = TrainConfig {
-        epochs: 100,
-        batch_size: 32,
-        patience: None,
-        optimizer: OptimizerConfig {
-            lr: 0.005,
-            schedule: LrSchedule::Cosine { min_lr: 0.0 },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let m = train_and_score(
-        ModelConfig::AutoRec(model),
-        cfg,
-        BackendKind::Flex,
-        &ds,
-        &train,
-        &valid,
-        &test,
-    );
+    // `--model autorec` alone: I-AutoRec with the family's defaults (hidden 500, sigmoid, lambda
+    // 100, input dropout 0.25, dropout 0.3; Adam 0.005 on a cosine schedule, 32 rows a batch).
+    let c = defaults("autorec", Overrides::default(), &ds, &train);
+    let m = train_and_score(c.model, c.train, BackendKind::Flex, &ds, &train, &valid, &test);
     eprintln!("I-AutoRec, ML-100K u1 RMSE {:.4}", m.rmse);
     assert!(
         m.rmse <= 0.900,

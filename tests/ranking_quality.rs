@@ -12,14 +12,14 @@ use recsys::models::{
 };
 use recsys::train::{
     Algorithm, BackendKind, Checkpoint, ImplicitLossKind, ImplicitTask, LoadedRun, LrSchedule,
-    ModelConfig, NcfSetup, OptimizerConfig, Pretrained, Protocol, RankingMetrics, RankingTask,
-    RunConfig, Task, TrainConfig, load_run, train_run,
+    ModelConfig, NcfSetup, OptimizerConfig, Overrides, Pretrained, Protocol, RankingMetrics,
+    RankingTask, RunConfig, Task, TaskKind, TrainConfig, load_run, train_run,
 };
 
 use crate::common::{
     per_seed_in_processes, quality_compare, quality_seeds, quality_seeds_or, real_data,
 };
-use crate::quality::{TRAINING, fold, train_and_score};
+use crate::quality::{TRAINING, defaults, fold, train_and_score};
 
 /// Trains `model` on `train` for the implicit `task`, validating on `valid`, into `dir`, and
 /// returns the best weights (the refit model when `train_cfg.refit`).
@@ -43,9 +43,30 @@ fn implicit(
         task: Task::Implicit(task),
         data: Default::default(),
     };
+    trained(dir, ds, &cfg, train, valid)
+}
+
+/// Trains `cfg` on `train`, validating on `valid`, into `dir`, and returns the best weights.
+fn trained(
+    dir: &Path,
+    ds: &Dataset,
+    cfg: &RunConfig,
+    train: &Interactions,
+    valid: &Interactions,
+) -> LoadedRun {
     let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
-    train_run(dir, &cfg, &ds.ids, train, Some(valid), true).unwrap();
+    train_run(dir, cfg, &ds.ids, train, Some(valid), true).unwrap();
     load_run(dir, Checkpoint::Best, None).unwrap()
+}
+
+/// `recsys train --model NAME --task implicit --seed SEED`'s configuration for `train`.
+fn implicit_defaults(name: &str, seed: u64, ds: &Dataset, train: &Interactions) -> RunConfig {
+    let overrides = Overrides {
+        task: Some(TaskKind::Implicit),
+        seed: Some(seed),
+        ..Overrides::default()
+    };
+    defaults(name, overrides, ds, train)
 }
 
 fn adam(lr: f64, epochs: usize, batch_size: usize, metric: &str) -> TrainConfig {
@@ -132,7 +153,7 @@ fn ncf_leave_last_out_on_ml100k() {
         c.refit = true;
         seeded(c, seed)
     };
-    let names = ["GMF", "MLP", "MF", "BPR-MF", "NeuMF"];
+    let names = ["GMF", "MLP", "MF", "BPR-MF", "NeuMF", "NeuMF (defaults)"];
     let compare = quality_compare();
     let seeds = quality_seeds_or(&[1, 2, 3, 42]);
     // Each seed trains in a process of its own and reports `[hr, ndcg]` per model (NaN where
@@ -210,6 +231,17 @@ fn ncf_leave_last_out_on_ml100k() {
                 &s.train,
                 &s.valid,
             );
+            // `--model neumf --task implicit` alone (README, "Defaults"): GMF 32 and the MLP
+            // from scratch; one seed, the defaults' target being for a fixed seed.
+            let plain = (seed == DEFAULTS_SEED).then(|| {
+                trained(
+                    &tmp.join("neumf-defaults"),
+                    &ds,
+                    &implicit_defaults("neumf", seed, &ds, &s.train),
+                    &s.train,
+                    &s.valid,
+                )
+            });
             let bpr = compare.then(|| {
                 implicit(
                     &tmp.join("bpr"),
@@ -232,7 +264,7 @@ fn ncf_leave_last_out_on_ml100k() {
             });
             eprintln!("ML-100K leave-last-out, 99 sampled negatives, seed {seed}:");
             let mut out = Vec::new();
-            for (k, run) in [gmf, Some(mlp), Some(mf), bpr, Some(neumf)]
+            for (k, run) in [gmf, Some(mlp), Some(mf), bpr, Some(neumf), plain]
                 .iter()
                 .enumerate()
             {
@@ -250,6 +282,7 @@ fn ncf_leave_last_out_on_ml100k() {
     };
     let mut sums = [None::<(f64, f64)>; 5];
     for values in &per_seed {
+        let values = &values[..10];
         for (k, pair) in values.chunks(2).enumerate() {
             if !pair[0].is_nan() {
                 let sum = sums[k].get_or_insert((0.0, 0.0));
@@ -267,6 +300,13 @@ fn ncf_leave_last_out_on_ml100k() {
             }
         }
     }
+    if let Some(k) = seeds.iter().position(|&seed| seed == DEFAULTS_SEED) {
+        let hr = per_seed[k][10];
+        assert!(
+            hr >= HR_NEUMF_DEFAULTS,
+            "NeuMF with its defaults, seed {DEFAULTS_SEED}: HR@10 {hr:.4} < {HR_NEUMF_DEFAULTS}"
+        );
+    }
     let (hr, ndcg) = sums[4].map(|(hr, ndcg)| (hr / n, ndcg / n)).unwrap();
     assert!(
         hr >= HR_NEUMF && ndcg >= NDCG_NEUMF,
@@ -278,6 +318,10 @@ fn ncf_leave_last_out_on_ml100k() {
 /// NeuMF HR@10 0.6835, NDCG@10 0.4004). They hold on that mean, not for every seed: seed 42
 /// alone gives 0.6734 / 0.4005.
 const HR_NEUMF: f64 = 0.68;
+
+/// The target of `--model neumf --task implicit` with no other flag (seed 42: 0.6776).
+const HR_NEUMF_DEFAULTS: f64 = 0.67;
+const DEFAULTS_SEED: u64 = 42;
 const NDCG_NEUMF: f64 = 0.40;
 
 #[test]
@@ -306,25 +350,14 @@ fn full_ranking_on_ml100k_per_user_split() {
     let mut sums = [0.0; 2];
     for &seed in &seeds {
         let tmp = tmp.path().join(seed.to_string());
-        let tt = implicit(
+        // `--model two-tower` alone (README, "Defaults"): dimension 128, temperature 0.85 and
+        // logQ (the best validation NDCG@10, 0.1496, of 14 variants of dimension 64-256,
+        // temperature, learning rate and batch size); Adagrad 0.05, batches of 1,024, epochs
+        // chosen by NDCG@10 on all items with known items left out.
+        let tt = trained(
             &tmp.join("tt"),
             &ds,
-            ModelConfig::TwoTower(
-                // Dimension 128 and temperature 0.85: the best validation NDCG@10 (0.1496) of 14
-                // variants of dimension (64-256), temperature, learning rate and batch size.
-                TwoTowerConfig::new(x.n_users, x.n_items)
-                    .with_embedding_dim(128)
-                    .with_temperature(0.85)
-                    .with_logq(true)
-                    .with_seed(seed),
-            ),
-            seeded(adagrad(0.05, 30, 1024, "ndcg@10"), seed),
-            ImplicitTask {
-                loss: ImplicitLossKind::Softmax,
-                protocol: Protocol::Full,
-                ks: vec![10],
-                ..Default::default()
-            },
+            &implicit_defaults("two-tower", seed, &ds, &s.train),
             &s.train,
             &s.valid,
         );

@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Serve suite: seconds at most.
     #[arg(long, default_value_t = 60)]
     time_limit: u64,
+    /// Serve suite: the data its MF run trains on (default: `$RECSYS_DATA_DIR/ml-100k`, else
+    /// `synthetic:100k`); `synthetic:20m` serves a catalogue of ML-20M's shape.
+    #[arg(long)]
+    serve_data: Option<String>,
     /// Synthetic scale for the load suite: 100k, 1m or 20m.
     #[arg(long, default_value = "20m")]
     scale: String,
@@ -95,7 +99,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             crate::serve_bench::ann_suite(&args.ann_items, 32, args.ann_queries, &args.ann_ef)?
         }
         "serve" => crate::serve_bench::serve_suite(
-            &crate::serve_bench::serve_data(),
+            &args
+                .serve_data
+                .clone()
+                .unwrap_or_else(crate::serve_bench::serve_data),
             &args.data_dir,
             &crate::serve_bench::LoadPlan {
                 requests: args.requests,

@@ -107,8 +107,13 @@ pub struct LoadPlan {
 /// Trains (once, kept in `work`) an MF run on `data` and serves it in this process; drives it
 /// with `plan`. Bounded: at most `plan.requests` requests and `plan.time_limit`.
 pub fn serve_suite(data: &str, work: &Path, plan: &LoadPlan) -> Result<Value> {
-    let run_dir = work.join("serve-mf");
-    if !run_dir.join("model-best.bpk").exists() {
+    // One run per data source, kept for later invocations.
+    let name: String = data
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let run_dir = work.join(format!("serve-mf-{}", name.trim_matches('-')));
+    if !run_dir.join("manifest.json").exists() {
         eprintln!(
             "serve: training an MF run on {data} into {}",
             run_dir.display()
@@ -149,6 +154,9 @@ fn train_mf(data: &str, out: &Path) -> Result<()> {
     };
     let parts = recsys_train::replay::replay(&recipe, None)?;
     let ds = &parts.dataset;
+    // Serving speed does not depend on how well the vectors were learned: beyond a million
+    // ratings one epoch of larger batches gives the catalogue's shape in minutes.
+    let large = parts.train.len() > 1_000_000;
     let model = recsys_models::MfConfig::new(ds.ids.n_users(), ds.ids.n_items())
         .with_embedding_dim(32)
         .with_bias(true)
@@ -156,8 +164,8 @@ fn train_mf(data: &str, out: &Path) -> Result<()> {
     let cfg = recsys_train::RunConfig {
         model: recsys_train::ModelConfig::from(model),
         train: recsys_train::TrainConfig {
-            epochs: 5,
-            batch_size: 2048,
+            epochs: if large { 1 } else { 5 },
+            batch_size: if large { 16_384 } else { 2048 },
             ..Default::default()
         },
         backend: recsys_train::BackendKind::Flex,

@@ -135,10 +135,16 @@ pub struct SourceArgs {
     /// Key items by title (items sharing a title merge), as TensorFlow Recommenders does.
     #[arg(long)]
     pub items_by_title: bool,
+    /// How a run's recipe read its data (a replay): used instead of the flags above.
+    #[arg(skip)]
+    pub recorded: Option<LoadOptions>,
 }
 
 impl SourceArgs {
     pub fn options(&self) -> Result<LoadOptions> {
+        if let Some(recorded) = &self.recorded {
+            return Ok(recorded.clone());
+        }
         let mut format = self
             .format
             .as_deref()

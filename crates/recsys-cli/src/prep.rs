@@ -1,11 +1,11 @@
 //! Data preparation shared by `train` and `eval`: open the source, split it, and remember the
 //! recipe in the run's config so `eval` can rebuild the same parts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use recsys_data::{Dataset, Interactions, Remapped, SplitKind};
+use recsys_data::{Dataset, Format, Interactions, Remapped, SplitKind};
 use recsys_train::{Checkpoint, DataRecipe, LoadedRun, Parts, check_same_ids, load_run};
 
 use crate::args::BackendArgs;
@@ -52,7 +52,7 @@ impl Prepared {
             ds.interactions.n_users,
             ds.interactions.n_items,
             ds.scale,
-            self.train.mean_rating(),
+            (self.train.len(), self.train.mean_rating()),
             self.recipe.clone(),
         )?;
         recsys_train::memory::check_memory(config, true)?;
@@ -79,24 +79,7 @@ fn prepare_opened(
     split: &SplitArgs,
     seed: u64,
 ) -> Result<Prepared> {
-    let (train, valid, test) = if let Some([i, k]) = split.fold {
-        let (rest, test) = recsys_data::k_fold(&dataset.interactions, k, i, seed)?;
-        let m = split.split.method(&split.valid, "0")?;
-        let s = recsys_data::split(&rest, &m, seed)?;
-        (s.train, s.valid, test)
-    } else if let Some(k) = split.split.fold() {
-        let (base, test) = recsys_data::ml100k_fold(Path::new(&source.data), k, &dataset.ids)?;
-        let m = split.split.method(&split.valid, "0")?;
-        let s = recsys_data::split(&base, &m, seed)?;
-        (s.train, s.valid, test)
-    } else {
-        let m = split.split.method(&split.valid, &split.test)?;
-        let s = recsys_data::split(&dataset.interactions, &m, seed)?;
-        (s.train, s.valid, s.test)
-    };
-    if train.is_empty() {
-        bail!("the training part of the split is empty");
-    }
+    let options = source.options()?;
     let recipe = DataRecipe {
         source: source.data.clone(),
         format: source.format.clone(),
@@ -110,7 +93,16 @@ fn prepare_opened(
         inferred_scale: dataset
             .scale_inferred
             .then_some([dataset.scale.0, dataset.scale.1]),
+        delimited: match options.format {
+            Some(Format::Delimited(spec)) => Some(spec),
+            _ => None,
+        },
+        duplicates: options.duplicates,
     };
+    let (train, valid, test) = recsys_train::replay::parts(&dataset, &recipe, &source.data)?;
+    if train.is_empty() {
+        bail!("the training part of the split is empty");
+    }
     Ok(Prepared {
         dataset,
         train,
@@ -151,9 +143,10 @@ fn recipe_source(recipe: &DataRecipe, data: Option<&str>) -> Result<SourceArgs> 
         header: false,
         columns: None,
         scale: None,
-        duplicates: recsys_data::Duplicates::Error,
+        duplicates: recipe.duplicates,
         positives_above: recipe.positives_above,
         items_by_title: recipe.items_by_title,
+        recorded: Some(recipe.load_options()?),
     })
 }
 

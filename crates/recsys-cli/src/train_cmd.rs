@@ -82,9 +82,10 @@ pub struct TrainArgs {
     /// Softmax temperature of the two-tower retrieval task.
     #[arg(long)]
     pub(crate) temperature: Option<f64>,
-    /// Correct the two-tower's in-batch softmax for item popularity (logQ).
-    #[arg(long)]
-    pub(crate) logq: bool,
+    /// Correct the two-tower's in-batch softmax for item popularity (logQ); on by default,
+    /// `--logq false` turns it off.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) logq: Option<bool>,
     /// Keep an out-of-vocabulary row in the two-tower's tables (unknown ids map to it).
     #[arg(long)]
     pub(crate) oov: bool,
@@ -111,9 +112,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub(crate) profile: bool,
     /// After training, train a fresh model on the training and validation parts together for
-    /// the best epoch's number of epochs (the first run is kept in <run>/selection).
-    #[arg(long)]
-    pub(crate) refit: bool,
+    /// the best epoch's number of epochs (the first run is kept in <run>/selection). On by
+    /// default for mf (off without a validation part); `--refit false` turns it off.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) refit: Option<bool>,
     /// Learning rate.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) lr: Option<f64>,
@@ -131,9 +133,10 @@ pub struct TrainArgs {
     /// Embedding width (NCF: of the GMF branch).
     #[arg(long)]
     pub(crate) embedding_dim: Option<usize>,
-    /// Learn user and item biases (and the global mean).
-    #[arg(long)]
-    pub(crate) bias: bool,
+    /// Learn user and item biases (and the global mean): on by default for mf; `--bias false`
+    /// gives the plain dot product.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) bias: Option<bool>,
     /// Squash the output into the rating range with a scaled sigmoid.
     #[arg(long)]
     pub(crate) rating_range: bool,

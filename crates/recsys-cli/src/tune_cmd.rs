@@ -206,7 +206,7 @@ impl TuneArgs {
     /// The flags as overrides, without `--refit`: trials score their selection on validation.
     fn trial_overrides(&self) -> recsys_train::Overrides {
         let mut o = self.train.overrides();
-        o.refit = false;
+        o.refit = Some(false);
         o
     }
 

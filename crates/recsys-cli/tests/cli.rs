@@ -378,11 +378,14 @@ fn train_rejects_bad_configuration() {
 fn regressor_and_resume_contracts() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).display().to_string();
-    // An MF run on synthetic 100k data; a regressor on its frozen embeddings.
+    // An MF run on synthetic 100k data (not refit, so that it can be resumed); a regressor on
+    // its frozen embeddings.
     let o = recsys(&[
         "train",
         "--model",
         "mf",
+        "--refit",
+        "false",
         "--embedding-dim",
         "4",
         "--epochs",
@@ -517,4 +520,48 @@ fn fetch_offline_and_bad_zip_fail_cleanly() {
         .map(|d| d.flatten().collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A run on a generic delimited file (`--delimiter`, `--header`, `--columns`, `--scale`,
+/// `--duplicates`) records how the file was read: `eval`, `recommend` and `--resume` read it
+/// the same way without the flags.
+#[test]
+fn a_generic_file_run_replays_its_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    // Columns: timestamp;rating;item;user, a header, one pair rated twice (the last one kept).
+    let mut text = String::from("ts;stars;movie;person\n");
+    let mut state = 11u64;
+    for u in 0..40u64 {
+        for k in 0..15u64 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let item = (u * 7 + k * 3) % 50;
+            let rating = 1 + (state >> 33) % 5;
+            text += &format!("{};{rating};m{item};p{u}\n", 1000 + u * 100 + k);
+        }
+    }
+    text += "99999;5;m0;p0\n";
+    let data = write(dir.path(), "ratings.txt", text.as_bytes());
+    let run = dir.path().join("run").display().to_string();
+    let layout = [
+        "--delimiter", ";", "--header", "--columns", "3,2,1,0", "--scale", "1,5",
+        "--duplicates", "last",
+    ];
+    let mut args = vec![
+        "train", "--data", &data, "--model", "mf", "--epochs", "2", "--refit", "false", "--out",
+        &run, "--json",
+    ];
+    args.extend_from_slice(&layout);
+    let trained = json_ok(&recsys(&args));
+    let config = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
+    assert!(config.contains("delimiter = \";\"") && config.contains("duplicates"), "{config}");
+    let o = recsys(&["eval", "--run", &run, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["metrics"], trained["metrics"]);
+    let o = recsys(&["recommend", "--run", &run, "--user", "p3", "-k", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = recsys(&["train", "--resume", &run, "--epochs", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["epochs"], 3);
 }

@@ -286,6 +286,8 @@ fn two_tower_retrieval_recommend_and_oov() {
             "0.1",
             "--batch-size",
             "1024",
+            "--protocol",
+            "factorized",
             "--oov",
         ],
     );

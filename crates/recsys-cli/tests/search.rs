@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{json_ok, recsys, stderr};
+use common::{json_ok, recsys, slow_real_data, stderr};
 
 /// A small rating file in the ML-100K `u.data` layout: 60 users, 40 items, ratings from a
 /// rank-3 pattern plus rounding (about 1,200 ratings).
@@ -380,20 +380,6 @@ fn tune_bad_input_exits_2_and_starts_nothing() {
             "{extra:?}: stderr lacks {needle:?}: {err}"
         );
         assert!(!out.exists(), "{extra:?} started a study");
-    }
-}
-
-/// The real-data folder, when `RECSYS_DATA_DIR` and `RECSYS_QUALITY_SLOW=1` are set.
-fn slow_real_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("RECSYS_DATA_DIR").map(|d| Path::new(&d).join("ml-100k"));
-    match dir {
-        Some(d) if d.is_dir() && std::env::var("RECSYS_QUALITY_SLOW").as_deref() == Ok("1") => {
-            Some(d)
-        }
-        _ => {
-            eprintln!("SKIP {test}: set RECSYS_DATA_DIR and RECSYS_QUALITY_SLOW=1 to run it");
-            None
-        }
     }
 }
 

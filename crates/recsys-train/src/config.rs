@@ -1,7 +1,9 @@
 //! The resolved configuration of a run (`config.toml`): model, training, backend, task and the
 //! data recipe.
 
-use recsys_data::{NormalizeKind, Normalizer, SplitKind};
+use recsys_data::{
+    DelimitedSpec, Duplicates, Format, LoadOptions, NormalizeKind, Normalizer, SplitKind,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::device::BackendKind;
@@ -73,6 +75,33 @@ pub struct DataRecipe {
     /// without `--scale`) rather than declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inferred_scale: Option<[f32; 2]>,
+    /// How a generic delimited file was read (`--format csv|tsv`, `--delimiter`, `--header`,
+    /// `--columns`, `--scale`); replaces `format` when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimited: Option<DelimitedSpec>,
+    /// `--duplicates`: what was done with (user, item) pairs rated more than once.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub duplicates: Duplicates,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+impl DataRecipe {
+    /// How to read the recorded source again: its delimited layout, or its named format (or
+    /// detection), and the duplicate policy.
+    pub fn load_options(&self) -> Result<LoadOptions, recsys_data::DataError> {
+        let format = match (&self.delimited, &self.format) {
+            (Some(spec), _) => Some(Format::Delimited(spec.clone())),
+            (None, Some(name)) => Some(name.parse::<Format>()?),
+            (None, None) => None,
+        };
+        Ok(LoadOptions {
+            format,
+            duplicates: self.duplicates,
+        })
+    }
 }
 
 fn default_split() -> SplitKind {
@@ -100,6 +129,8 @@ impl Default for DataRecipe {
             items_by_title: false,
             fold: None,
             inferred_scale: None,
+            delimited: None,
+            duplicates: Duplicates::Error,
         }
     }
 }

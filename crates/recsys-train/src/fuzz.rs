@@ -96,7 +96,7 @@ fn small_mf() -> RunConfig {
         ..Default::default()
     };
     let mut config = draft("mf", None, overrides).expect("mf configuration");
-    size(&mut config, 6, 5, (1.0, 5.0), 3.0, Default::default()).expect("a small model");
+    size(&mut config, 6, 5, (1.0, 5.0), (10, 3.0), Default::default()).expect("a small model");
     config
 }
 

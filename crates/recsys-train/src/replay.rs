@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use recsys_data::load::LoadOptions;
-use recsys_data::{Dataset, Duplicates, Format, Interactions};
+use recsys_data::{Dataset, Interactions};
 
 use crate::config::DataRecipe;
 use crate::error::{Result, TrainError};
@@ -29,23 +28,30 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<RunData> {
         }
         None => recipe.source.as_str(),
     };
-    let format = recipe
-        .format
-        .as_deref()
-        .map(str::parse::<Format>)
-        .transpose()?;
-    let options = LoadOptions {
-        format,
-        duplicates: Duplicates::Error,
-    };
-    let mut dataset = recsys_data::open(source, &options)?;
+    let mut dataset = recsys_data::open(source, &recipe.load_options()?)?;
     if let Some(t) = recipe.positives_above {
         dataset = dataset.implicit(t);
     }
     if recipe.items_by_title {
         dataset = dataset.items_by_title()?;
     }
-    let (train, valid, test) = if let Some([i, k]) = recipe.fold {
+    let (train, valid, test) = parts(&dataset, recipe, source)?;
+    Ok(RunData {
+        dataset,
+        train,
+        valid,
+        test,
+    })
+}
+
+/// The training, validation and test parts of `dataset` (read from `source`) under `recipe`'s
+/// split and seed: the ML-100K fold files, `recsys cv`'s seeded folds, or a split of the whole.
+pub fn parts(
+    dataset: &Dataset,
+    recipe: &DataRecipe,
+    source: &str,
+) -> Result<(Interactions, Interactions, Interactions)> {
+    Ok(if let Some([i, k]) = recipe.fold {
         let (rest, test) = recsys_data::k_fold(&dataset.interactions, k, i, recipe.split_seed)?;
         let m = recipe.split.method(&recipe.valid, "0")?;
         let s = recsys_data::split(&rest, &m, recipe.split_seed)?;
@@ -59,12 +65,6 @@ pub fn replay(recipe: &DataRecipe, data: Option<&str>) -> Result<RunData> {
         let m = recipe.split.method(&recipe.valid, &recipe.test)?;
         let s = recsys_data::split(&dataset.interactions, &m, recipe.split_seed)?;
         (s.train, s.valid, s.test)
-    };
-    Ok(RunData {
-        dataset,
-        train,
-        valid,
-        test,
     })
 }
 

@@ -37,7 +37,7 @@ pub struct Overrides {
     pub batch_size: Option<usize>,
     pub readback_steps: Option<usize>,
     pub profile: bool,
-    pub refit: bool,
+    pub refit: Option<bool>,
     /// Seeds the split, the initial weights, shuffling and negative sampling.
     pub seed: Option<u64>,
     pub patience: Option<usize>,
@@ -121,7 +121,7 @@ pub fn draft(name: &str, file: Option<&ConfigFile>, mut overrides: Overrides) ->
         TaskKind::Rating => Task::Rating,
         TaskKind::Implicit => Task::Implicit(implicit_defaults.clone()),
     };
-    let defaults = RunConfig {
+    let mut defaults = RunConfig {
         normalize: Default::default(),
         normalizer: Default::default(),
         model,
@@ -132,6 +132,27 @@ pub fn draft(name: &str, file: Option<&ConfigFile>, mut overrides: Overrides) ->
         task: task_of(kind),
         data: DataRecipe::default(),
     };
+    defaults
+        .model
+        .train_defaults(&defaults.task, &mut defaults.train);
+    // A batch size or learning rate given anywhere holds as given; the family's defaults grow
+    // with the data (see `size`).
+    let in_file = |keys: &[&str]| {
+        file.is_some_and(|f| {
+            let mut v: Option<&toml::Value> = f.table.get("train");
+            for k in keys {
+                v = v.and_then(|v| v.get(*k));
+            }
+            v.is_some()
+        })
+    };
+    let scale_batch = defaults.model.scales_batch()
+        && overrides.batch_size.is_none()
+        && overrides.lr.is_none()
+        && !in_file(&["batch_size"])
+        && !in_file(&["optimizer", "lr"]);
+    let refit_by_default =
+        defaults.train.refit && overrides.refit.is_none() && !in_file(&["refit"]);
     let mut config = match file {
         Some(f) => merged(defaults, f)?,
         None => defaults,
@@ -140,20 +161,27 @@ pub fn draft(name: &str, file: Option<&ConfigFile>, mut overrides: Overrides) ->
         config.task = task_of(kind);
     }
     apply(&mut config, overrides, model_overrides)?;
+    config.train.scale_batch = scale_batch;
+    config.train.refit_by_default = refit_by_default;
     Ok(config)
 }
 
 /// Sizes `config` from the data: its users and items, rating scale, and the training part's
-/// mean rating; fits the rating normalisation (the model is sized for normalised ratings);
-/// records `recipe`.
+/// mean rating and number of examples (which scale a family's default batch size, see
+/// [`TrainConfig::scale_to`]); fits the rating normalisation (the model is sized for normalised
+/// ratings); records `recipe`.
 pub fn size(
     config: &mut RunConfig,
     n_users: usize,
     n_items: usize,
     scale: (f32, f32),
-    train_mean: f64,
+    train: (usize, f64),
     recipe: DataRecipe,
 ) -> Result<()> {
+    let (n_train, train_mean) = train;
+    if std::mem::take(&mut config.train.scale_batch) {
+        config.train.scale_to(n_train);
+    }
     config.normalizer = Normalizer::fit_kind(config.normalize, scale, train_mean)
         .map_err(|e| config_err(format!("--normalize {}: {e}", config.normalize.name())))?;
     let n = config.normalizer;
@@ -302,7 +330,7 @@ fn apply(config: &mut RunConfig, o: Overrides, mut model: ModelOverrides) -> Res
     set(o.batch_size, &mut train.batch_size);
     set(o.readback_steps, &mut train.loss_readback_steps);
     train.profile |= o.profile;
-    train.refit |= o.refit;
+    set(o.refit, &mut train.refit);
     if let Some(p) = o.patience {
         train.patience = Some(p);
     }
@@ -452,8 +480,8 @@ fn each_flag(o: Overrides) -> Vec<(&'static str, Overrides)> {
     if let Some(v) = o.batch_size {
         one("--batch-size", &|x| x.batch_size = Some(v));
     }
-    if o.refit {
-        one("--refit", &|x| x.refit = true);
+    if let Some(v) = o.refit {
+        one("--refit", &|x| x.refit = Some(v));
     }
     if let Some(v) = o.seed {
         one("--seed", &|x| x.seed = Some(v));
@@ -503,14 +531,14 @@ fn each_flag(o: Overrides) -> Vec<(&'static str, Overrides)> {
     if let Some(v) = m.temperature {
         one("--temperature", &|x| x.model.temperature = Some(v));
     }
-    if m.logq {
-        one("--logq", &|x| x.model.logq = true);
+    if let Some(v) = m.logq {
+        one("--logq", &|x| x.model.logq = Some(v));
     }
     if m.oov {
         one("--oov", &|x| x.model.oov = true);
     }
-    if m.bias {
-        one("--bias", &|x| x.model.bias = true);
+    if let Some(v) = m.bias {
+        one("--bias", &|x| x.model.bias = Some(v));
     }
     if m.rating_range {
         one("--rating-range", &|x| x.model.rating_range = true);

@@ -1,6 +1,7 @@
 //! Helpers shared by the command-line tests: run the binary, read its JSON, check clean failures.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn recsys(args: &[&str]) -> Output {
@@ -40,5 +41,20 @@ pub fn assert_fails_with(o: &Output, needles: &[&str]) {
     assert!(!err.contains("panicked"), "panicked: {err}");
     for n in needles {
         assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+/// The ML-100K folder under `RECSYS_DATA_DIR`, when `RECSYS_QUALITY_SLOW=1` is set too (tests
+/// of minutes that CI leaves out); otherwise prints that `test` skips.
+pub fn slow_real_data(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("RECSYS_DATA_DIR").map(|d| Path::new(&d).join("ml-100k"));
+    match dir {
+        Some(d) if d.is_dir() && std::env::var("RECSYS_QUALITY_SLOW").as_deref() == Ok("1") => {
+            Some(d)
+        }
+        _ => {
+            eprintln!("SKIP {test}: set RECSYS_DATA_DIR and RECSYS_QUALITY_SLOW=1 to run it");
+            None
+        }
     }
 }

@@ -30,10 +30,30 @@ pub fn ratings_csv(dir: &Path) -> PathBuf {
     }
     let path = dir.join("ratings.csv");
     std::fs::write(&path, text).unwrap();
+    std::fs::write(dir.join(CONFIG), CONFIG_TEXT).unwrap();
     path
 }
 
-/// Three epochs of MF on flex, validating (the best epoch moves, then stays).
+/// MF settings under which the validation RMSE of [`ratings_csv`]'s data improves, then worsens
+/// (a plain dot product at a constant learning rate), without refit so that a run resumes.
+const CONFIG: &str = "mf.toml";
+const CONFIG_TEXT: &str = "\
+[model]
+bias = false
+embedding_dim = 32
+l2 = 0.0
+l2_frequency_exponent = 0.0
+init = { kind = \"normal\", std = 0.05 }
+
+[train]
+refit = false
+patience = 3
+
+[train.optimizer.schedule]
+name = \"constant\"
+";
+
+/// Three epochs of MF on flex, validating (the best epoch moves, then stays), with [`CONFIG`].
 pub fn train_args(data: &Path, out: &Path) -> Vec<String> {
     [
         "train",
@@ -41,6 +61,8 @@ pub fn train_args(data: &Path, out: &Path) -> Vec<String> {
         &data.display().to_string(),
         "--backend",
         "flex",
+        "--config",
+        &data.with_file_name(CONFIG).display().to_string(),
         "--epochs",
         "3",
         "--batch-size",

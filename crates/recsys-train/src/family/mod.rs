@@ -24,7 +24,7 @@ use crate::error::{Result, TrainError};
 use crate::record::TrainSummary;
 use crate::run_dir::RunDir;
 use crate::task::{ImplicitTask, Task, TaskKind};
-use crate::trainer::{TrainOutcome, Trainer};
+use crate::trainer::{TrainConfig, TrainOutcome, Trainer};
 
 /// What the data tells a model's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -91,9 +91,9 @@ pub struct ModelOverrides {
     pub base: Option<AutoRecBase>,
     pub input: Option<NcfInput>,
     pub temperature: Option<f64>,
-    pub logq: bool,
+    pub logq: Option<bool>,
     pub oov: bool,
-    pub bias: bool,
+    pub bias: Option<bool>,
     pub rating_range: bool,
     pub rating_loss: Option<RatingLoss>,
     pub pretrained: Option<Pretrained>,
@@ -120,7 +120,7 @@ impl ModelOverrides {
             (self.base.is_some(), "--user-based / --item-based"),
             (self.input.is_some(), "--input"),
             (self.temperature.is_some(), "--temperature"),
-            (self.logq, "--logq"),
+            (self.logq.is_some(), "--logq"),
             (self.oov, "--oov"),
             (self.neighbours.is_some(), "--neighbours"),
             (self.shrinkage.is_some(), "--shrinkage"),
@@ -133,7 +133,7 @@ impl ModelOverrides {
         if let Some(flag) = flag {
             return bad(format!("{flag} does not apply to model {name}"));
         }
-        if self.bias || self.rating_range {
+        if self.bias.is_some() || self.rating_range {
             return bad("--bias and --rating-range apply to model mf".into());
         }
         if self.rating_loss.is_some() {
@@ -285,6 +285,15 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
     fn default_implicit() -> ImplicitTask {
         ImplicitTask::default()
     }
+
+    /// Whether a run that sets neither its batch size nor its learning rate scales them with
+    /// the size of its training part ([`TrainConfig::scale_to`]).
+    const SCALES_BATCH: bool = false;
+
+    /// The training settings of a run of this configuration for `task` before a config file and
+    /// flags: those behind the family's figures in README's quality table (the best validated
+    /// settings found). `train` holds the general defaults on entry.
+    fn train_defaults(&self, _task: &Task, _train: &mut TrainConfig) {}
 
     /// `Err` naming the family and the task unless the family learns it.
     fn check_task(&self, task: &Task) -> Result<()>;
@@ -635,6 +644,16 @@ impl ModelConfig {
 
     pub fn set_seed(&mut self, seed: u64) {
         with_family!(self, F, c => c.set_seed(seed))
+    }
+
+    /// See [`Family::train_defaults`].
+    pub fn train_defaults(&self, task: &Task, train: &mut TrainConfig) {
+        with_family!(self, F, c => c.train_defaults(task, train))
+    }
+
+    /// See [`Family::SCALES_BATCH`].
+    pub fn scales_batch(&self) -> bool {
+        with_family!(self, F, _c => F::SCALES_BATCH)
     }
 
     /// Sizes the model from the data.

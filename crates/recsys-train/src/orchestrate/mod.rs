@@ -14,7 +14,7 @@ use crate::family::{Family, Fit, ModelConfig, with_family};
 use crate::ranking::RankingTask;
 use crate::record::TrainSummary;
 pub use crate::run_dir::SELECTION_DIR;
-use crate::run_dir::{Checkpoint, Manifest, RunDir, check_same_ids};
+use crate::run_dir::{Checkpoint, DirState, MANIFEST_FILE, Manifest, RunDir, check_same_ids};
 use crate::setup::{Overrides, resume_config};
 use crate::task::{ImplicitTask, Protocol, Task};
 use crate::trainer::{EpochHook, Trainer};
@@ -57,8 +57,11 @@ pub fn train_run_observed(
     quiet: bool,
     hook: Option<EpochHook>,
 ) -> Result<TrainSummary> {
-    if !config.train.refit {
-        return train_into(dir, config, ids, train, valid, quiet, None, true, hook);
+    let no_valid = valid.is_none_or(|v| v.is_empty());
+    if !config.train.refit || (no_valid && config.train.refit_by_default) {
+        let mut plain = config.clone();
+        plain.train.refit = false;
+        return train_into(dir, &plain, ids, train, valid, quiet, None, true, hook);
     }
     let Some(valid) = valid.filter(|v| !v.is_empty()) else {
         return Err(TrainError::Config(
@@ -67,6 +70,7 @@ pub fn train_run_observed(
     };
     config.train.validate()?;
     config.model.check_task(&config.task)?;
+    let was_missing = matches!(RunDir::probe(dir)?, DirState::Missing);
     RunDir::create_fresh(dir)?;
     let mut select = config.clone();
     select.train.refit = false;
@@ -76,17 +80,15 @@ pub fn train_run_observed(
             *run = selection;
         }
     }
-    let chosen = train_into(
-        &dir.join(SELECTION_DIR),
-        &select,
-        ids,
-        train,
-        Some(valid),
-        quiet,
-        None,
-        true,
-        hook,
-    )?;
+    let selection = dir.join(SELECTION_DIR);
+    let chosen = train_into(&selection, &select, ids, train, Some(valid), quiet, None, true, hook)
+        .inspect_err(|_| {
+            // A selection run that committed no epoch (a configuration the data refuses) leaves
+            // no folder behind that it created; one that committed epochs is kept.
+            if was_missing && !selection.join(MANIFEST_FILE).exists() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        })?;
     let both = Interactions::concat(&[train, valid]);
     if !quiet {
         eprintln!(

@@ -566,7 +566,7 @@ fn normalised_runs_learn_scaled_ratings_and_predict_on_the_rating_scale() {
             30,
             20,
             (1.0, 5.0),
-            train.mean_rating(),
+            (train.len(), train.mean_rating()),
             DataRecipe::default(),
         )
         .unwrap();
