@@ -222,12 +222,13 @@ fn recommend_agrees_with_the_loaded_run_and_excludes_seen_items() {
         .map(|(i, _)| run.ids.items.raw_id(*i).to_string())
         .collect();
     assert_eq!(got, want_ids);
-    // Scores are the model's: equal to LoadedRun::score of the pairs.
+    // Scores are the model's as shown to users: LoadedRun::score of the pairs, clamped to the
+    // rating scale.
     let items_idx: Vec<u32> = want.iter().map(|w| w.0).collect();
     let scores = run.score(&vec![u; 5], &items_idx);
     for (r, s) in v["recommendations"].as_array().unwrap().iter().zip(&scores) {
         assert!(
-            (r["score"].as_f64().unwrap() - *s as f64).abs() < 1e-4,
+            (r["score"].as_f64().unwrap() - run.shown_score(*s) as f64).abs() < 1e-4,
             "{r} vs {s}"
         );
         assert!(r["title"].as_str().unwrap().starts_with("Film "));

@@ -288,10 +288,10 @@ fn one_user(
                 .collect();
             run.recommend(Who::Known(u), k, &skip)
         }
-        None if !history.is_empty() => match run.fold_in(history) {
-            Some(v) => {
+        None if !history.is_empty() => match run.recommend_new(history, k, &skip) {
+            Some(list) => {
                 out["folded_in"] = json!(history.len());
-                run.recommend(Who::Folded(&v), k, &skip)
+                list
             }
             None => {
                 out["fallback"] = json!("popular");

@@ -70,7 +70,8 @@ impl ServedRun {
         let popular = popularity(&history, data.train.n_items);
         let retrieval = Retrieval::with_index_of(&run, dir)?;
         let item_vectors = topk::item_vectors(&run).ok();
-        let can_fold_in = retrieval.is_some() && run.config.model.can_fold_in(&run.model);
+        let can_fold_in = (retrieval.is_some() && run.config.model.can_fold_in(&run.model))
+            || run.config.model.folds_in_rows();
         let mean_user_ratings = data.train.len() as f64 / data.train.n_users.max(1) as f64;
         let test = (run.config.task.kind() == TaskKind::Rating && !data.test.is_empty())
             .then(|| run.evaluate(&data.test));
@@ -123,8 +124,15 @@ impl ServedRun {
         })
     }
 
-    /// The best `k` items for `who`, skipping `skip` (sorted).
+    /// The best `k` items for `who`, skipping `skip` (sorted), with the scores shown to users
+    /// ([`LoadedRun::shown_score`]: ratings clamped to the scale).
     pub fn recommend(&self, who: Who<'_>, k: usize, skip: &[u32]) -> Vec<Scored> {
+        let mut list = self.ranked(who, k, skip);
+        list.iter_mut().for_each(|s| s.1 = self.run.shown_score(s.1));
+        list
+    }
+
+    fn ranked(&self, who: Who<'_>, k: usize, skip: &[u32]) -> Vec<Scored> {
         match (who, &self.retrieval) {
             (Who::Known(u), Some(r)) => r.top_k(r.user(u), k, skip, self.exact),
             (Who::Folded(v), Some(r)) => r.top_k(v, k, skip, self.exact),
@@ -151,6 +159,25 @@ impl ServedRun {
         self.retrieval
             .as_ref()?
             .fold_in(&self.run, history, self.mean_user_ratings)
+    }
+
+    /// The best `k` items for a new user given by `history`, skipping `skip`: through a vector
+    /// fitted to it (factorised families), or with it as the model's input row (U-AutoRec);
+    /// `None` when the family can do neither.
+    pub fn recommend_new(
+        &self,
+        history: &[(u32, f32)],
+        k: usize,
+        skip: &[u32],
+    ) -> Option<Vec<Scored>> {
+        match self.fold_in(history) {
+            Some(v) => Some(self.recommend(Who::Folded(&v), k, skip)),
+            None => {
+                let mut list = self.run.top_k_for_history(history, k, skip)?;
+                list.iter_mut().for_each(|s| s.1 = self.run.shown_score(s.1));
+                Some(list)
+            }
+        }
     }
 
     /// The `k` items most similar to `item` (cosine of item vectors), through the index when

@@ -189,6 +189,42 @@ impl LoadedRun {
         with_model!(&self.model, F, m => device_top_k(m, users, k, exclude, &self.device))
     }
 
+    /// The best `k` items, skipping `exclude`, for a user the model was not trained on, given by
+    /// `history` (dense items and ratings on the run's scale), when the family reads a user's
+    /// ratings as its input row ([`Family::folds_in_rows`]): the history, normalised as the
+    /// training ratings were, is the row the model reconstructs; no retraining. `None` for
+    /// other families.
+    pub fn top_k_for_history(
+        &self,
+        history: &[(u32, f32)],
+        k: usize,
+        exclude: &[u32],
+    ) -> Option<Vec<(u32, f32)>> {
+        if !self.config.model.folds_in_rows() {
+            return None;
+        }
+        let (n_users, n_items) = (self.ids.n_users().max(1), self.ids.n_items());
+        let known: Vec<&(u32, f32)> = history
+            .iter()
+            .filter(|(i, _)| (*i as usize) < n_items)
+            .collect();
+        // The history as the ratings of user 0; the other rows stay empty and are not scored.
+        let row = Interactions::new(
+            vec![0; known.len()],
+            known.iter().map(|h| h.0).collect(),
+            known.iter().map(|h| h.1).collect(),
+            None,
+            n_users,
+            n_items,
+        )
+        .ok()?;
+        let model = self.model.reading(&self.config.normalizer.applied(&row));
+        let skip: [&[u32]; 1] = [exclude];
+        let mut top =
+            with_model!(&model, F, m => device_top_k(m, &[0], k, Some(&skip), &self.device));
+        top.pop()
+    }
+
     /// The dense index of the out-of-vocabulary user row (one past the last user), when the model
     /// keeps one (a two-tower trained with `oov`).
     pub fn oov_user(&self) -> Option<u32> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use recsys_data::Interactions;
-use recsys_models::{AutoRec, AutoRecConfig};
+use recsys_models::{AutoRec, AutoRecBase, AutoRecConfig};
 
 use super::{DataShape, Family, Fit, ModelOverrides, rating_only, take, take_f32};
 use crate::error::Result;
@@ -75,6 +75,12 @@ impl Family for AutoRecConfig {
     fn attach(&self, model: AutoRec, run: &RunDir) -> Result<AutoRec> {
         let rows = model.rows_of(&run.read_train_rows()?);
         Ok(model.with_inputs(Arc::new(rows)))
+    }
+
+    /// U-AutoRec reconstructs a user's row of ratings over the items, whatever the number of
+    /// users; I-AutoRec's rows are items over the trained users, which a new user is not among.
+    fn folds_in_rows(&self) -> bool {
+        self.base == AutoRecBase::User
     }
 
     fn reading(model: &AutoRec, data: &Interactions) -> Option<AutoRec> {

@@ -370,6 +370,15 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
         None
     }
 
+    /// Whether the model reads a user's ratings as its input row at prediction time, through
+    /// inputs whose size does not depend on the number of users (U-AutoRec): a new user's
+    /// history then becomes that row, with no retraining ([`LoadedRun::top_k_for_history`]).
+    ///
+    /// [`LoadedRun::top_k_for_history`]: crate::LoadedRun::top_k_for_history
+    fn folds_in_rows(&self) -> bool {
+        false
+    }
+
     /// Renames, in this family's `[model]` table, the keys older run directories and config
     /// files used to today's.
     fn migrate(_model: &mut toml::Table) {}
@@ -688,6 +697,11 @@ impl ModelConfig {
             let m: Option<&<F as Family>::Model> = model.try_into().ok();
             m.and_then(|m| c.fold_in(m, user))
         })
+    }
+
+    /// See [`Family::folds_in_rows`].
+    pub fn folds_in_rows(&self) -> bool {
+        with_family!(self, F, c => c.folds_in_rows())
     }
 
     /// Whether the family folds new users in ([`Family::fold_in`] of an empty history).

@@ -147,6 +147,22 @@ fn autorec_both_bases_learn_save_and_load() {
         let scores = loaded.score_all(&[3]);
         let pair = loaded.predict(&[3], &[11]);
         assert!((scores[11] - pair[0]).abs() < 1e-5);
+        // A new user given user 3's training ratings as a history: U-AutoRec reads it as its
+        // input row, so the recommendations are user 3's; I-AutoRec cannot fold users in.
+        let history: Vec<(u32, f32)> = (0..train.len())
+            .filter(|&k| train.users[k] == 3)
+            .map(|k| (train.items[k], train.ratings[k]))
+            .collect();
+        let mut seen: Vec<u32> = history.iter().map(|h| h.0).collect();
+        seen.sort_unstable();
+        let folded = loaded.top_k_for_history(&history, 5, &seen);
+        match base {
+            AutoRecBase::User => {
+                let known = loaded.top_k(&[3], 5, Some(&[&seen])).remove(0);
+                assert_eq!(folded, Some(known));
+            }
+            AutoRecBase::Item => assert_eq!(folded, None),
+        }
     }
 }
 
