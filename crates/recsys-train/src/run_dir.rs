@@ -898,20 +898,27 @@ impl RunDir {
         )?)
     }
 
-    /// Reads `train-rows.bin`.
-    pub fn read_train_rows(&self) -> Result<Interactions> {
+    /// Reads `train-rows.bin`, the training ratings of a model of `n_users` users and `n_items`
+    /// items (a file of another shape is an error, before anything of that shape is allocated).
+    pub fn read_train_rows(&self, (n_users, n_items): (usize, usize)) -> Result<Interactions> {
         let path = self.path.join(TRAIN_ROWS_FILE);
         let bytes = fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-        let bad = |m: &str| TrainError::format(&path, m);
+        let bad = |m: String| TrainError::format(&path, m);
         if bytes.len() < 32 || &bytes[..8] != ROWS_MAGIC {
-            return Err(bad("not a training-rows file"));
+            return Err(bad("not a training-rows file".into()));
         }
         let word = |k: usize| {
             u64::from_le_bytes(bytes[8 + 8 * k..16 + 8 * k].try_into().unwrap()) as usize
         };
-        let (n_users, n_items, len) = (word(0), word(1), word(2));
-        if bytes.len() != 32 + 12 * len {
-            return Err(bad("truncated training-rows file"));
+        let (users, items, len) = (word(0), word(1), word(2));
+        if (users, items) != (n_users, n_items) {
+            return Err(bad(format!(
+                "holds ratings of {users} users and {items} items; the model has {n_users} and \
+                 {n_items}"
+            )));
+        }
+        if len.checked_mul(12).and_then(|n| n.checked_add(32)) != Some(bytes.len()) {
+            return Err(bad("truncated training-rows file".into()));
         }
         let u32s = |k: usize| -> Vec<u32> {
             bytes[32 + 4 * len * k..32 + 4 * len * (k + 1)]

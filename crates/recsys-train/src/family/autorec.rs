@@ -73,7 +73,7 @@ impl Family for AutoRecConfig {
     }
 
     fn attach(&self, model: AutoRec, run: &RunDir) -> Result<AutoRec> {
-        let rows = model.rows_of(&run.read_train_rows()?);
+        let rows = model.rows_of(&run.read_train_rows((self.n_users, self.n_items))?);
         Ok(model.with_inputs(Arc::new(rows)))
     }
 

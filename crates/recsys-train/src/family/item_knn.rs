@@ -57,7 +57,7 @@ impl Family for ItemKnnConfig {
     }
 
     fn attach(&self, model: ItemKnn, run: &RunDir) -> Result<ItemKnn> {
-        Ok(model.with_inputs(&run.read_train_rows()?))
+        Ok(model.with_inputs(&run.read_train_rows((self.n_users, self.n_items))?))
     }
 
     fn reading(model: &ItemKnn, data: &Interactions) -> Option<ItemKnn> {

@@ -149,7 +149,9 @@ impl Family for NcfSetup {
 
     fn attach(&self, model: Ncf, run: &RunDir) -> Result<Ncf> {
         Ok(match model.input() {
-            NcfInput::RatingVectors => model.with_inputs(&run.read_train_rows()?),
+            NcfInput::RatingVectors => {
+                model.with_inputs(&run.read_train_rows((self.ncf.n_users, self.ncf.n_items))?)
+            }
             NcfInput::Ids => model,
         })
     }
