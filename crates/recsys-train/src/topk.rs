@@ -28,6 +28,50 @@ fn rank_order(a: &Scored, b: &Scored) -> Ordering {
         .then_with(|| a.0.cmp(&b.0))
 }
 
+/// A candidate in [`top_k_streamed`]'s heap, ordered so that the worst ranked is the greatest.
+struct Worst(Scored);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        rank_order(&self.0, &other.0)
+    }
+}
+
+/// The best `k` of items `0..n` scored by `score`, skipping the items in `seen` (sorted), in
+/// [`top_k_row`]'s order, without holding every score: one pass with a heap of `k`, which is
+/// what a server's small queries over a large catalogue need.
+pub fn top_k_streamed(n: usize, k: usize, seen: &[u32], score: impl Fn(usize) -> f32) -> Vec<Scored> {
+    debug_assert!(seen.is_sorted());
+    let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+    let mut next_seen = seen.iter().peekable();
+    for i in 0..n {
+        while next_seen.next_if(|&&s| (s as usize) < i).is_some() {}
+        if next_seen.peek().is_some_and(|&&s| s as usize == i) {
+            continue;
+        }
+        let candidate = Worst((i as u32, score(i)));
+        if heap.len() < k {
+            heap.push(candidate);
+        } else if let Some(mut worst) = heap.peek_mut()
+            && candidate < *worst
+        {
+            *worst = candidate;
+        }
+    }
+    heap.into_sorted_vec().into_iter().map(|w| w.0).collect()
+}
+
 /// The best `k` items of one row of `n_items` scores, skipping the items in `seen` (sorted or
 /// not). `k` larger than what is left is clamped.
 pub fn top_k_row(row: &[f32], k: usize, seen: &[u32]) -> Vec<Scored> {
@@ -295,6 +339,36 @@ pub fn similar_items(items: &Vectors, item: u32, k: usize) -> Vec<Scored> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The streamed selection gives `top_k_row`'s lists: ties by lower index, NaN last, seen
+    /// items skipped, `k` past what is left clamped.
+    #[test]
+    fn streamed_top_k_equals_the_row_selection() {
+        let mut state = 3u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        for case in 0..200 {
+            let n = 1 + next(60) as usize;
+            let row: Vec<f32> = (0..n)
+                .map(|_| match next(10) {
+                    0 => f32::NAN,
+                    v => (v % 4) as f32 * 0.5,
+                })
+                .collect();
+            let mut seen: Vec<u32> = (0..next(8)).map(|_| next(n as u64 + 3) as u32).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            let k = next(n as u64 + 5) as usize;
+            let want = top_k_row(&row, k, &seen);
+            let got = top_k_streamed(n, k, &seen, |i| row[i]);
+            let bits = |v: &[Scored]| v.iter().map(|s| (s.0, s.1.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "case {case}: k {k}, seen {seen:?}, {row:?}");
+        }
+    }
 
     #[test]
     fn similar_pairs_above_a_threshold() {
