@@ -9,8 +9,8 @@ use recsys::data::{
 use recsys::models::{EmbeddingInit, MfConfig, MfOutput};
 use recsys::train::metrics::bce_on_scale;
 use recsys::train::{
-    BackendKind, Checkpoint, ModelConfig, OptimizerConfig, Overrides, RatingMetrics,
-    RunConfig, TrainConfig, load_run, setup, train_run,
+    BackendKind, Checkpoint, ModelConfig, OptimizerConfig, Overrides, RatingMetrics, RunConfig,
+    TrainConfig, load_run, setup, train_run,
 };
 
 use crate::common::real_data;
@@ -205,7 +205,18 @@ fn mf_with_biases_on_the_five_ml100k_folds() {
     for k in 1..=5 {
         let (ds, train, valid, test) = fold(&dir, k);
         let c = defaults("mf", Overrides::default(), &ds, &train);
-        rmse.push(train_and_score(c.model, c.train, BackendKind::Flex, &ds, &train, &valid, &test).rmse);
+        rmse.push(
+            train_and_score(
+                c.model,
+                c.train,
+                BackendKind::Flex,
+                &ds,
+                &train,
+                &valid,
+                &test,
+            )
+            .rmse,
+        );
     }
     let mean = rmse.iter().sum::<f64>() / 5.0;
     eprintln!("MF with biases (defaults), ML-100K u1..u5 RMSE {rmse:.4?}, mean {mean:.4}");
@@ -225,7 +236,15 @@ fn i_autorec_on_ml100k_u1() {
     // `--model autorec` alone: I-AutoRec with the family's defaults (hidden 500, sigmoid, lambda
     // 100, input dropout 0.25, dropout 0.3; Adam 0.005 on a cosine schedule, 32 rows a batch).
     let c = defaults("autorec", Overrides::default(), &ds, &train);
-    let m = train_and_score(c.model, c.train, BackendKind::Flex, &ds, &train, &valid, &test);
+    let m = train_and_score(
+        c.model,
+        c.train,
+        BackendKind::Flex,
+        &ds,
+        &train,
+        &valid,
+        &test,
+    );
     eprintln!("I-AutoRec, ML-100K u1 RMSE {:.4}", m.rmse);
     assert!(
         m.rmse <= 0.900,

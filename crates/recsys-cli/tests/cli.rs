@@ -545,8 +545,15 @@ fn a_generic_file_run_replays_its_layout() {
     let data = write(dir.path(), "ratings.txt", text.as_bytes());
     let run = dir.path().join("run").display().to_string();
     let layout = [
-        "--delimiter", ";", "--header", "--columns", "3,2,1,0", "--scale", "1,5",
-        "--duplicates", "last",
+        "--delimiter",
+        ";",
+        "--header",
+        "--columns",
+        "3,2,1,0",
+        "--scale",
+        "1,5",
+        "--duplicates",
+        "last",
     ];
     let mut args = vec![
         "train", "--data", &data, "--model", "mf", "--epochs", "2", "--refit", "false", "--out",
@@ -555,11 +562,23 @@ fn a_generic_file_run_replays_its_layout() {
     args.extend_from_slice(&layout);
     let trained = json_ok(&recsys(&args));
     let config = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
-    assert!(config.contains("delimiter = \";\"") && config.contains("duplicates"), "{config}");
+    assert!(
+        config.contains("delimiter = \";\"") && config.contains("duplicates"),
+        "{config}"
+    );
     let o = recsys(&["eval", "--run", &run, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json(&o)["metrics"], trained["metrics"]);
-    let o = recsys(&["recommend", "--run", &run, "--user", "p3", "-k", "3", "--json"]);
+    let o = recsys(&[
+        "recommend",
+        "--run",
+        &run,
+        "--user",
+        "p3",
+        "-k",
+        "3",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = recsys(&["train", "--resume", &run, "--epochs", "1", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));

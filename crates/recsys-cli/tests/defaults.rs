@@ -29,7 +29,10 @@ fn rating_defaults_on_u1() {
     };
     let mf = metric(&train(&data, &["--split", "u1", "--model", "mf"]), "rmse");
     assert!(mf <= 0.925, "mf: u1 RMSE {mf:.4} > 0.925");
-    let autorec = metric(&train(&data, &["--split", "u1", "--model", "autorec"]), "rmse");
+    let autorec = metric(
+        &train(&data, &["--split", "u1", "--model", "autorec"]),
+        "rmse",
+    );
     assert!(autorec <= 0.905, "autorec: u1 RMSE {autorec:.4} > 0.905");
 }
 
@@ -40,14 +43,35 @@ fn ranking_defaults() {
     };
     let neumf = train(
         &data,
-        &["--split", "leave-last-out", "--valid", "1", "--model", "neumf", "--task", "implicit"],
+        &[
+            "--split",
+            "leave-last-out",
+            "--valid",
+            "1",
+            "--model",
+            "neumf",
+            "--task",
+            "implicit",
+        ],
     );
     let hr = metric(&neumf, "hr@10");
     assert!(hr >= 0.67, "neumf: leave-last-out HR@10 {hr:.4} < 0.67");
     let tt = train(
         &data,
-        &["--split", "per-user", "--valid", "0.05", "--test", "0.25", "--model", "two-tower"],
+        &[
+            "--split",
+            "per-user",
+            "--valid",
+            "0.05",
+            "--test",
+            "0.25",
+            "--model",
+            "two-tower",
+        ],
     );
     let ndcg = metric(&tt, "ndcg@10");
-    assert!(ndcg >= 0.44, "two-tower: full-ranking NDCG@10 {ndcg:.4} < 0.44");
+    assert!(
+        ndcg >= 0.44,
+        "two-tower: full-ranking NDCG@10 {ndcg:.4} < 0.44"
+    );
 }

@@ -128,7 +128,8 @@ impl ServedRun {
     /// ([`LoadedRun::shown_score`]: ratings clamped to the scale).
     pub fn recommend(&self, who: Who<'_>, k: usize, skip: &[u32]) -> Vec<Scored> {
         let mut list = self.ranked(who, k, skip);
-        list.iter_mut().for_each(|s| s.1 = self.run.shown_score(s.1));
+        list.iter_mut()
+            .for_each(|s| s.1 = self.run.shown_score(s.1));
         list
     }
 
@@ -174,7 +175,8 @@ impl ServedRun {
             Some(v) => Some(self.recommend(Who::Folded(&v), k, skip)),
             None => {
                 let mut list = self.run.top_k_for_history(history, k, skip)?;
-                list.iter_mut().for_each(|s| s.1 = self.run.shown_score(s.1));
+                list.iter_mut()
+                    .for_each(|s| s.1 = self.run.shown_score(s.1));
                 Some(list)
             }
         }

@@ -154,7 +154,15 @@ mod tests {
             ..Default::default()
         };
         let mut c = draft("mf", None, overrides).unwrap();
-        size(&mut c, 943, 1682, (1.0, 5.0), (80_000, 3.5), Default::default()).unwrap();
+        size(
+            &mut c,
+            943,
+            1682,
+            (1.0, 5.0),
+            (80_000, 3.5),
+            Default::default(),
+        )
+        .unwrap();
         c
     }
 
@@ -186,7 +194,15 @@ mod tests {
             ..Default::default()
         };
         let mut c = draft("autorec", None, overrides).unwrap();
-        size(&mut c, 943, 1682, (1.0, 5.0), (80_000, 3.5), Default::default()).unwrap();
+        size(
+            &mut c,
+            943,
+            1682,
+            (1.0, 5.0),
+            (80_000, 3.5),
+            Default::default(),
+        )
+        .unwrap();
         let err = check_fits(&c, true, 24_000_000_000)
             .unwrap_err()
             .to_string();

@@ -51,7 +51,12 @@ impl Ord for Worst {
 /// The best `k` of items `0..n` scored by `score`, skipping the items in `seen` (sorted), in
 /// [`top_k_row`]'s order, without holding every score: one pass with a heap of `k`, which is
 /// what a server's small queries over a large catalogue need.
-pub fn top_k_streamed(n: usize, k: usize, seen: &[u32], score: impl Fn(usize) -> f32) -> Vec<Scored> {
+pub fn top_k_streamed(
+    n: usize,
+    k: usize,
+    seen: &[u32],
+    score: impl Fn(usize) -> f32,
+) -> Vec<Scored> {
     debug_assert!(seen.is_sorted());
     let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
     let mut next_seen = seen.iter().peekable();
@@ -366,7 +371,11 @@ mod tests {
             let want = top_k_row(&row, k, &seen);
             let got = top_k_streamed(n, k, &seen, |i| row[i]);
             let bits = |v: &[Scored]| v.iter().map(|s| (s.0, s.1.to_bits())).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&want), "case {case}: k {k}, seen {seen:?}, {row:?}");
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "case {case}: k {k}, seen {seen:?}, {row:?}"
+            );
         }
     }
 

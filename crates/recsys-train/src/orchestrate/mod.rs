@@ -81,14 +81,24 @@ pub fn train_run_observed(
         }
     }
     let selection = dir.join(SELECTION_DIR);
-    let chosen = train_into(&selection, &select, ids, train, Some(valid), quiet, None, true, hook)
-        .inspect_err(|_| {
-            // A selection run that committed no epoch (a configuration the data refuses) leaves
-            // no folder behind that it created; one that committed epochs is kept.
-            if was_missing && !selection.join(MANIFEST_FILE).exists() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        })?;
+    let chosen = train_into(
+        &selection,
+        &select,
+        ids,
+        train,
+        Some(valid),
+        quiet,
+        None,
+        true,
+        hook,
+    )
+    .inspect_err(|_| {
+        // A selection run that committed no epoch (a configuration the data refuses) leaves
+        // no folder behind that it created; one that committed epochs is kept.
+        if was_missing && !selection.join(MANIFEST_FILE).exists() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    })?;
     let both = Interactions::concat(&[train, valid]);
     if !quiet {
         eprintln!(
