@@ -72,13 +72,7 @@ impl Family for BaselineConfig {
     }
 
     fn link(&self) -> Link {
-        match self.output {
-            MfOutput::Linear => Link::Identity,
-            MfOutput::ScaledSigmoid | MfOutput::Logit => Link::ScaledSigmoid {
-                min: self.rating_min,
-                max: self.rating_max,
-            },
-        }
+        Link::of_output(self.output, self.rating_min, self.rating_max)
     }
 
     /// The user bias `b_u` against the frozen item biases, with the training penalty of a user

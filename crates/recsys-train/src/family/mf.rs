@@ -136,13 +136,7 @@ impl Family for MfConfig {
     }
 
     fn link(&self) -> Link {
-        match self.output {
-            MfOutput::Linear => Link::Identity,
-            MfOutput::ScaledSigmoid | MfOutput::Logit => Link::ScaledSigmoid {
-                min: self.rating_min,
-                max: self.rating_max,
-            },
-        }
+        Link::of_output(self.output, self.rating_min, self.rating_max)
     }
 
     /// Ridge least squares of `[p_u, b_u]` against the frozen `q_i`, `b_i` and offset, with the

@@ -50,6 +50,17 @@ pub enum Link {
 }
 
 impl Link {
+    /// The link of a model whose output is `output` over the scale `[min, max]` (MF and the
+    /// baseline).
+    pub fn of_output(output: recsys_models::MfOutput, min: f32, max: f32) -> Self {
+        match output {
+            recsys_models::MfOutput::Linear => Link::Identity,
+            recsys_models::MfOutput::ScaledSigmoid | recsys_models::MfOutput::Logit => {
+                Link::ScaledSigmoid { min, max }
+            }
+        }
+    }
+
     pub fn apply(self, z: f32) -> f32 {
         match self {
             Link::Identity => z,
