@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use recsys_data::{Dataset, UserHistory};
 use recsys_train::retrieval::Retrieval;
-use recsys_train::topk::{self, Scored, Vectors};
+use recsys_train::topk::{self, Scored, Vectors, dot};
 use recsys_train::{BackendKind, Checkpoint, LoadedRun, RatingMetrics, TaskKind, load_run};
 use serde_json::{Value, json};
 
@@ -265,8 +265,4 @@ fn popularity(history: &UserHistory, n_items: usize) -> Vec<Scored> {
 
 fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(a, b)| a * b).sum()
 }

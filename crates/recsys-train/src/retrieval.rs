@@ -12,7 +12,7 @@ use crate::ann::RunIndex;
 use crate::error::Result;
 use crate::family::{FoldIn, Link};
 use crate::loaded::LoadedRun;
-use crate::topk::{Scored, Vectors, top_k_streamed};
+use crate::topk::{Scored, Vectors, dot, top_k_streamed};
 
 /// A factorised run's vectors on the host, and its index when it has one.
 #[derive(Debug)]
@@ -99,26 +99,4 @@ impl Retrieval {
             },
         )
     }
-}
-
-/// The inner product, in eight running sums that the compiler keeps in one vector register
-/// (a plain sum is one chain of dependent additions, which it may not reorder).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }

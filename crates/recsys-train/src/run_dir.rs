@@ -8,8 +8,8 @@
 //! <run>/metrics.jsonl    one EpochRecord per epoch (the first `metrics.lines` lines count)
 //! <run>/checkpoints/model-e0007.bpk      weights after epoch 7 (burnpack)
 //! <run>/checkpoints/optimizer-e0007.bpk  optimiser state after epoch 7 (for resuming)
-//! <run>/loss.svg         training loss and validation MSE per epoch
-//! <run>/<metric>.svg     validation metric per epoch (e.g. rmse.svg)
+//! <run>/loss.svg         training loss and validation MSE per epoch (and loss.png)
+//! <run>/<metric>.svg     validation metric per epoch (e.g. rmse.svg; and <metric>.png)
 //! ```
 //!
 //! An epoch's checkpoint is a transaction: its weights and optimiser state go to new files named
@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Result, TrainError};
 use crate::metrics::Metric;
-use crate::plot::line_chart;
+use crate::plot;
 use crate::record::{EpochRecord, metric_value};
 
 /// Which weights of a run.
@@ -68,6 +68,8 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const LOSS_PLOT_FILE: &str = "loss.svg";
+/// `loss.png`, the same chart as a picture.
+pub const LOSS_PNG_FILE: &str = "loss.png";
 /// `loss.svg` without its extension.
 pub const LOSS_PLOT_STEM: &str = "loss";
 pub const TRAIN_ROWS_FILE: &str = "train-rows.bin";
@@ -175,6 +177,7 @@ fn is_run_entry(name: &str) -> bool {
         SELECTION_DIR,
         TRAIN_ROWS_FILE,
         LOSS_PLOT_FILE,
+        LOSS_PNG_FILE,
         LEGACY_BEST,
         LEGACY_LAST,
         LEGACY_OPTIMIZER,
@@ -182,7 +185,10 @@ fn is_run_entry(name: &str) -> bool {
     if FIXED.contains(&name) || is_temp_name(name) {
         return true;
     }
-    if let Some(stem) = name.strip_suffix(".svg") {
+    if let Some(stem) = name
+        .strip_suffix(".svg")
+        .or_else(|| name.strip_suffix(".png"))
+    {
         return stem.parse::<Metric>().is_ok();
     }
     if let Some(stem) = name.strip_suffix(".negative") {
@@ -824,9 +830,9 @@ impl RunDir {
         Ok(())
     }
 
-    /// Writes the curves of `history` as SVG, atomically: `loss.svg` (the training loss's data
-    /// term, the penalty when there is one, and the validation MSE of a run validated on
-    /// ratings, on one chart) and `<metric>.svg` (the validation `metric`, when validated).
+    /// Writes the curves of `history` as SVG and PNG, atomically: `loss.svg` (the training
+    /// loss's data term, the penalty when there is one, and the validation MSE of a run validated
+    /// on ratings, on one chart) and `<metric>.svg` (the validation `metric`, when validated).
     pub fn write_curves(&self, history: &[EpochRecord], metric: Metric) -> Result<()> {
         let series = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
             history
@@ -863,15 +869,16 @@ impl RunDir {
         Ok(())
     }
 
-    /// Writes `<stem>.svg`.
-    fn write_chart(
-        &self,
-        stem: &str,
-        title: &str,
-        series: &[(&str, Vec<(f64, f64)>)],
-    ) -> Result<()> {
-        let svg = line_chart(title, "epoch", series);
-        recsys_data::io::write_atomic(&self.path.join(format!("{stem}.svg")), svg.as_bytes())?;
+    /// Writes `<stem>.svg` and `<stem>.png`.
+    fn write_chart(&self, stem: &str, title: &str, series: &[plot::Series<'_>]) -> Result<()> {
+        let svg_path = self.path.join(format!("{stem}.svg"));
+        let svg =
+            plot::svg(title, "epoch", series).map_err(|e| TrainError::format(&svg_path, e))?;
+        recsys_data::io::write_atomic(&svg_path, svg.as_bytes())?;
+        let png_path = self.path.join(format!("{stem}.png"));
+        let png =
+            plot::png(title, "epoch", series).map_err(|e| TrainError::format(&png_path, e))?;
+        recsys_data::io::write_atomic(&png_path, &png)?;
         Ok(())
     }
 

@@ -248,7 +248,13 @@ fn resume_continues_and_appends() {
     let config = run_config(ModelConfig::Mf(mf_config(&train, MfOutput::Linear)), 3);
     let ids = ids(30, 20);
     train_run(&dir, &config, &ids, &train, Some(&valid), true).unwrap();
-    for f in ["checkpoints/optimizer-e0003.bpk", "loss.svg", "rmse.svg"] {
+    for f in [
+        "checkpoints/optimizer-e0003.bpk",
+        "loss.svg",
+        "loss.png",
+        "rmse.svg",
+        "rmse.png",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     // One chart of training and validation: the validation MSE beside the training loss.
