@@ -1,7 +1,7 @@
 //! The contract every model family keeps, checked on every model name of the registry (and the
 //! variants that change what a model reads): after training, `score` agrees with `score_all`;
 //! weights saved and loaded again give identical scores; a `Retriever`'s vectors rank items as
-//! its scores do.
+//! its scores do; a family that reads users' rating rows folds a new user in from a history.
 
 use std::path::Path;
 
@@ -103,6 +103,36 @@ fn check_contract(what: &str, dir: &Path) {
     assert_eq!(again.score_all(&users), all, "{what}: save/load round trip");
 
     check_retriever(what, &run, &users, &all);
+    check_row_fold_in(what, &run, &users);
+}
+
+/// For a family that reads users' rating rows (U-AutoRec, NCF on rating vectors), a new user
+/// whose history is a known user's training ratings gets exactly that user's recommendations.
+fn check_row_fold_in(what: &str, run: &LoadedRun, users: &[u32]) {
+    if !run.folds_in_rows() {
+        assert!(
+            run.top_k_for_history(&[(1, 4.0)], 5, &[]).is_none(),
+            "{what}"
+        );
+        return;
+    }
+    let train = data();
+    for &u in users {
+        let history: Vec<(u32, f32)> = (0..train.len())
+            .filter(|&k| train.users[k] == u)
+            .map(|k| (train.items[k], train.ratings[k]))
+            .collect();
+        let mut seen: Vec<u32> = history.iter().map(|h| h.0).collect();
+        seen.sort_unstable();
+        let folded = run
+            .top_k_for_history(&history, 5, &seen)
+            .unwrap_or_else(|| panic!("{what}: no fold-in"));
+        let known = run.top_k(&[u], 5, Some(&[&seen])).remove(0);
+        assert_eq!(
+            folded, known,
+            "{what}: user {u} folded in from their ratings"
+        );
+    }
 }
 
 /// For a `Retriever`, scores increase with the dot product of the user's and item's vectors.

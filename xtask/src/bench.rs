@@ -20,7 +20,7 @@ pub struct BenchArgs {
     /// Ann suite: queries per size.
     #[arg(long, default_value_t = 500)]
     ann_queries: usize,
-    /// Ann suite: ef_search values (one graph built per value).
+    /// Ann suite: ef_search values (one graph per catalogue, searched at each value).
     #[arg(long, value_delimiter = ',', default_value = "100")]
     ann_ef: Vec<usize>,
     /// Serve suite: requests in all (the run stops at this count or --time-limit).

@@ -71,7 +71,7 @@ impl ServedRun {
         let retrieval = Retrieval::with_index_of(&run, dir)?;
         let item_vectors = topk::item_vectors(&run).ok();
         let can_fold_in = (retrieval.is_some() && run.config.model.can_fold_in(&run.model))
-            || run.config.model.folds_in_rows();
+            || run.folds_in_rows();
         let mean_user_ratings = data.train.len() as f64 / data.train.n_users.max(1) as f64;
         let test = (run.config.task.kind() == TaskKind::Rating && !data.test.is_empty())
             .then(|| run.evaluate(&data.test));

@@ -134,6 +134,19 @@ impl Hnsw {
         self.len() == 0
     }
 
+    /// Makes searches keep `ef_search` candidates. The graph does not depend on it, but
+    /// `instant-distance` fixes it when building; it is the first field of the graph's
+    /// serialized form (a postcard varint), which is rewritten and read back.
+    pub fn set_ef_search(&mut self, ef_search: usize) -> Result<()> {
+        let bad = |e: postcard::Error| TrainError::Config(format!("setting ef_search: {e}"));
+        let bytes = postcard::to_stdvec(&self.map).map_err(bad)?;
+        let (_, rest) = postcard::take_from_bytes::<usize>(&bytes).map_err(bad)?;
+        let mut patched = postcard::to_stdvec(&ef_search.max(1)).map_err(bad)?;
+        patched.extend_from_slice(rest);
+        self.map = postcard::from_bytes(&patched).map_err(bad)?;
+        Ok(())
+    }
+
     /// Items near `query` in the graph's order (best first), as `(item, graph distance)`, at most
     /// `ef_search` of them.
     fn candidates<'a>(
@@ -295,6 +308,35 @@ mod tests {
         }
         let recall = hits as f64 / (10 * queries.n) as f64;
         assert!(recall >= 0.95, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn ef_search_can_be_changed_after_building() {
+        let items = random_vectors(500, 4, 4);
+        let narrow = HnswParams {
+            ef_search: 10,
+            ..HnswParams::default()
+        };
+        let mut index = Hnsw::build(&items, Measure::InnerProduct, narrow);
+        let q = items.row(1);
+        // Skipping 15 candidates leaves nothing of 10, and 5 of 40, for a top 5.
+        let skipped: Vec<u32> = index
+            .candidates(q, &mut Search::default())
+            .take(15)
+            .collect();
+        assert_eq!(skipped.len(), 10);
+        let top5 = |index: &Hnsw| {
+            index.search(
+                q,
+                5,
+                |i| skipped.contains(&i),
+                |i| dot(items.row(i as usize), q),
+            )
+        };
+        assert!(top5(&index).is_none());
+        index.set_ef_search(40).unwrap();
+        assert_eq!(index.candidates(q, &mut Search::default()).count(), 40);
+        assert_eq!(top5(&index).unwrap().len(), 5);
     }
 
     #[test]

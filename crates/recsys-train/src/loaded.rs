@@ -189,18 +189,24 @@ impl LoadedRun {
         with_model!(&self.model, F, m => device_top_k(m, users, k, exclude, &self.device))
     }
 
+    /// Whether [`LoadedRun::top_k_for_history`] answers: a run on ratings of a family that reads
+    /// a user's ratings as its input row ([`Family::folds_in_rows`]). An implicit-feedback run's
+    /// rows hold positives, which a history of ratings is not.
+    pub fn folds_in_rows(&self) -> bool {
+        self.config.model.folds_in_rows() && self.config.task.kind() == crate::TaskKind::Rating
+    }
+
     /// The best `k` items, skipping `exclude`, for a user the model was not trained on, given by
-    /// `history` (dense items and ratings on the run's scale), when the family reads a user's
-    /// ratings as its input row ([`Family::folds_in_rows`]): the history, normalised as the
-    /// training ratings were, is the row the model reconstructs; no retraining. `None` for
-    /// other families.
+    /// `history` (dense items and ratings on the run's scale), when the run folds users in from
+    /// their rows ([`LoadedRun::folds_in_rows`]): the history, normalised as the training ratings
+    /// were, is the user's row the model reads; no retraining. `None` for other runs.
     pub fn top_k_for_history(
         &self,
         history: &[(u32, f32)],
         k: usize,
         exclude: &[u32],
     ) -> Option<Vec<(u32, f32)>> {
-        if !self.config.model.folds_in_rows() {
+        if !self.folds_in_rows() {
             return None;
         }
         let (n_users, n_items) = (self.ids.n_users().max(1), self.ids.n_items());
@@ -218,7 +224,9 @@ impl LoadedRun {
             n_items,
         )
         .ok()?;
-        let model = self.model.reading(&self.config.normalizer.applied(&row));
+        let model = self
+            .model
+            .reading_user_rows(&self.config.normalizer.applied(&row));
         let skip: [&[u32]; 1] = [exclude];
         let mut top =
             with_model!(&model, F, m => device_top_k(m, &[0], k, Some(&skip), &self.device));

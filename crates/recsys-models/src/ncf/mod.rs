@@ -157,6 +157,16 @@ impl Ncf {
         self
     }
 
+    /// The model reading `rows` as its users' rating vectors, its items' vectors unchanged (a
+    /// no-op for ids, or before [`Ncf::with_inputs`]): a new user's ratings become a user row
+    /// without retraining, as the items' columns stay those of the training matrix.
+    pub fn with_user_rows(mut self, rows: &Interactions) -> Self {
+        if let Some(inputs) = &mut self.inputs {
+            inputs.by_user = Arc::new(UserHistory::new(rows));
+        }
+        self
+    }
+
     fn act<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self.activation {
             Activation::LeakyRelu => leaky_relu(x, self.leaky_alpha),

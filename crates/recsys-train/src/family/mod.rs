@@ -382,12 +382,20 @@ pub trait Family: Clone + Debug + Serialize + DeserializeOwned + Into<ModelConfi
     }
 
     /// Whether the model reads a user's ratings as its input row at prediction time, through
-    /// inputs whose size does not depend on the number of users (U-AutoRec): a new user's
-    /// history then becomes that row, with no retraining ([`LoadedRun::top_k_for_history`]).
+    /// inputs whose size does not depend on the number of users (U-AutoRec, NCF on rating
+    /// vectors): a new user's history then becomes that row, with no retraining
+    /// ([`LoadedRun::top_k_for_history`]).
     ///
     /// [`LoadedRun::top_k_for_history`]: crate::LoadedRun::top_k_for_history
     fn folds_in_rows(&self) -> bool {
         false
+    }
+
+    /// The model reading `rows` as its users' rating rows, for [`Family::folds_in_rows`]:
+    /// [`Family::reading`] unless the family also reads rows on its item side, which must stay
+    /// the training ratings.
+    fn reading_user_rows(model: &Self::Model, rows: &Interactions) -> Option<Self::Model> {
+        Self::reading(model, rows)
     }
 
     /// Renames, in this family's `[model]` table, the keys older run directories and config
@@ -745,6 +753,13 @@ impl AnyModel {
     /// See [`Family::reading`]: the model reading `data`, or itself.
     pub fn reading(&self, data: &Interactions) -> AnyModel {
         with_model!(self, F, m => F::reading(m, data).map_or_else(|| self.clone(), Into::into))
+    }
+
+    /// See [`Family::reading_user_rows`]: the model reading `rows` as its users', or itself.
+    pub fn reading_user_rows(&self, rows: &Interactions) -> AnyModel {
+        with_model!(self, F, m => {
+            F::reading_user_rows(m, rows).map_or_else(|| self.clone(), Into::into)
+        })
     }
 }
 

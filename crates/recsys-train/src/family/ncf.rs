@@ -163,6 +163,19 @@ impl Family for NcfSetup {
         }
     }
 
+    /// On rating vectors, a user is their row of ratings over the items, whatever the number of
+    /// users: a new user's history becomes that row.
+    fn folds_in_rows(&self) -> bool {
+        self.ncf.input == NcfInput::RatingVectors
+    }
+
+    fn reading_user_rows(model: &Ncf, rows: &Interactions) -> Option<Ncf> {
+        match model.input() {
+            NcfInput::RatingVectors => Some(model.clone().with_user_rows(rows)),
+            NcfInput::Ids => None,
+        }
+    }
+
     fn vectors(model: &Ncf, _n_users: usize) -> Option<(Tensor<2>, Tensor<2>)> {
         model.id_vectors()
     }
