@@ -27,8 +27,8 @@ use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    AdaGradConfig, AdamConfig, AdamWConfig, AdaptiveMomentumState, ModuleOptimizer, Optimizer,
-    RmsPropConfig, SgdConfig,
+    AdaGradConfig, Adam, AdamConfig, AdamState, AdamWConfig, AdaptiveMomentumState,
+    ModuleOptimizer, Optimizer, RmsPropConfig, SgdConfig,
 };
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -291,13 +291,20 @@ impl OptimizerConfig {
                 beta_1,
                 beta_2,
                 epsilon,
-            } => AdamConfig::new()
-                .with_beta_1(beta_1)
-                .with_beta_2(beta_2)
-                .with_epsilon(epsilon)
-                .with_weight_decay(self.decay())
-                .with_grad_clipping(self.clipping())
-                .init(),
+            } => {
+                let adam = AdamConfig::new()
+                    .with_beta_1(beta_1)
+                    .with_beta_2(beta_2)
+                    .with_epsilon(epsilon)
+                    .with_weight_decay(self.decay());
+                self.with_clipping(ModuleOptimizer::from(FusedAdam {
+                    composed: adam.build(),
+                    beta_1,
+                    beta_2,
+                    epsilon,
+                    weight_decay: self.weight_decay,
+                }))
+            }
             Algorithm::AdamW {
                 beta_1,
                 beta_2,
@@ -374,6 +381,85 @@ impl OptimizerConfig {
             }
         };
         sched.map_err(TrainError::Config)
+    }
+}
+
+/// Burn's [`Adam`] (L2 weight decay on the gradient, no AMSGrad) in one pass per step on the CPU
+/// backends: the parameter, its gradient and both moments are read once and written once, where
+/// the composition of tensor operations makes about a dozen passes and as many buffers. The
+/// arithmetic is the composition's, operation for operation in `f32`, so the values are the same
+/// (tested against [`Adam`]); so is the state, so runs resume either way. On other devices it is
+/// [`Adam`] itself.
+#[derive(Clone)]
+pub struct FusedAdam {
+    /// The same optimiser as a composition of tensor operations.
+    pub composed: Adam,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    pub weight_decay: f32,
+}
+
+/// A tensor's values on the host.
+fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("optimiser tensors are f32")
+}
+
+impl Optimizer for FusedAdam {
+    type State<const D: usize> = AdamState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let device = tensor.device();
+        let usable =
+            |s: &Option<AdamState<D>>| s.as_ref().is_none_or(|s| s.momentum.max_moment_2.is_none());
+        if !recsys_models::embedding::on_cpu(&device) || !usable(&state) {
+            return self.composed.step(lr, tensor, grad, state);
+        }
+        let shape = tensor.shape();
+        let mut p = host_values(tensor);
+        let g = host_values(grad);
+        let (mut m, mut v, time) = match state {
+            Some(s) => (
+                host_values(s.momentum.moment_1),
+                host_values(s.momentum.moment_2),
+                s.momentum.time,
+            ),
+            // A first step from zero moments is Burn's first step: b·0 + x is x exactly.
+            None => (vec![0.0; p.len()], vec![0.0; p.len()], 0),
+        };
+        let time = time + 1;
+        let (b1, b2) = (self.beta_1, self.beta_2);
+        let (f1, f2) = (1.0 - b1, 1.0 - b2);
+        let bc2 = (1.0 - b2.powi(time as i32)).sqrt();
+        let factor = bc2 / (1.0 - b1.powi(time as i32));
+        let eps = self.epsilon * bc2;
+        let (wd, lr) = (self.weight_decay, lr as f32);
+        for k in 0..p.len() {
+            let gk = if wd > 0.0 { p[k] * wd + g[k] } else { g[k] };
+            m[k] = m[k] * b1 + gk * f1;
+            v[k] = v[k] * b2 + gk * gk * f2;
+            p[k] -= m[k] * factor / (v[k].sqrt() + eps) * lr;
+        }
+        let back = |values: Vec<f32>| {
+            Tensor::<D>::from_data(
+                burn::tensor::TensorData::new(values, shape.clone()),
+                &device,
+            )
+        };
+        let momentum = AdaptiveMomentumState::new(time, back(m), back(v));
+        (back(p), Some(AdamState::new(momentum)))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        Adam::to_device(state, device)
     }
 }
 

@@ -213,3 +213,49 @@ fn invalid_settings_are_errors() {
     };
     assert!(c.init().is_err());
 }
+
+/// The one-pass Adam of the CPU backends gives Burn's Adam's values and state, with and without
+/// weight decay, from a first step on.
+#[test]
+fn fused_adam_is_burns_adam() {
+    use rand::{Rng, SeedableRng};
+    let device = Device::flex();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let tensor =
+        |v: Vec<f32>| Tensor::<2>::from_data(burn::tensor::TensorData::new(v, [40, 6]), &device);
+    let values = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+    for weight_decay in [0.0, 0.01] {
+        let config = AdamConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.999)
+            .with_epsilon(1e-8)
+            .with_weight_decay((weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay)));
+        let composed = config.build();
+        let fused = FusedAdam {
+            composed: config.build(),
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay,
+        };
+        let start = draw(240);
+        let (mut a, mut b) = (tensor(start.clone()), tensor(start));
+        let (mut sa, mut sb) = (None, None);
+        for step in 0..6 {
+            let g = draw(240);
+            let lr = 0.01 / (step + 1) as f64;
+            (a, sa) = composed.step(lr, a, tensor(g.clone()), sa);
+            (b, sb) = fused.step(lr, b, tensor(g), sb);
+            assert_eq!(
+                values(a.clone()),
+                values(b.clone()),
+                "step {step}, wd {weight_decay}"
+            );
+        }
+        let (sa, sb) = (sa.unwrap().momentum, sb.unwrap().momentum);
+        assert_eq!(sa.time, sb.time);
+        assert_eq!(values(sa.moment_1), values(sb.moment_1));
+        assert_eq!(values(sa.moment_2), values(sb.moment_2));
+    }
+}
