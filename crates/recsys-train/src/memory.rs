@@ -145,15 +145,13 @@ mod tests {
     use super::*;
     use crate::setup::{Overrides, draft, size};
 
-    fn mf(dim: usize) -> RunConfig {
+    /// Model `name` with `model` overrides, sized for ML-100K.
+    fn sized(name: &str, model: crate::family::ModelOverrides) -> RunConfig {
         let overrides = Overrides {
-            model: crate::family::ModelOverrides {
-                embedding_dim: Some(dim),
-                ..Default::default()
-            },
+            model,
             ..Default::default()
         };
-        let mut c = draft("mf", None, overrides).unwrap();
+        let mut c = draft(name, None, overrides).unwrap();
         size(
             &mut c,
             943,
@@ -164,6 +162,16 @@ mod tests {
         )
         .unwrap();
         c
+    }
+
+    fn mf(dim: usize) -> RunConfig {
+        sized(
+            "mf",
+            crate::family::ModelOverrides {
+                embedding_dim: Some(dim),
+                ..Default::default()
+            },
+        )
     }
 
     #[test]
@@ -186,23 +194,13 @@ mod tests {
 
     #[test]
     fn wide_dense_layers_are_refused_naming_the_flag() {
-        let overrides = Overrides {
-            model: crate::family::ModelOverrides {
+        let c = sized(
+            "autorec",
+            crate::family::ModelOverrides {
                 hidden: Some(vec![1 << 20, 1 << 20]),
                 ..Default::default()
             },
-            ..Default::default()
-        };
-        let mut c = draft("autorec", None, overrides).unwrap();
-        size(
-            &mut c,
-            943,
-            1682,
-            (1.0, 5.0),
-            (80_000, 3.5),
-            Default::default(),
-        )
-        .unwrap();
+        );
         let err = check_fits(&c, true, 24_000_000_000)
             .unwrap_err()
             .to_string();

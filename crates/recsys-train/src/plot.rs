@@ -26,7 +26,7 @@ pub type Series<'a> = (&'a str, Vec<(f64, f64)>);
 fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        // The font is part of the binary; it parsing is checked by the tests.
+        // The font is part of the binary; that it parses is checked by the tests.
         let _ = register_font(FONT, FontStyle::Normal, FONT_BYTES);
     });
 }
