@@ -104,12 +104,16 @@ impl EmbeddingTable {
     /// - `idx`: `[batch]`
     /// - output: `[batch, dim]`
     pub fn lookup(&self, idx: Tensor<1, Int>) -> Tensor<2> {
-        let weight = self.weight.val();
+        Self::lookup_in(self.weight.val(), idx)
+    }
+
+    /// [`lookup`](Self::lookup) in any `[n, dim]` table.
+    pub fn lookup_in(weight: Tensor<2>, idx: Tensor<1, Int>) -> Tensor<2> {
         if on_cpu(&weight.device()) {
             return weight.select(0, idx);
         }
         let [batch] = idx.dims();
-        let dim = self.dim();
+        let [_, dim] = weight.dims();
         let idx = idx.reshape([batch, 1]).expand([batch, dim]);
         weight.gather(0, idx)
     }

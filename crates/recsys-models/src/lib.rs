@@ -4,6 +4,7 @@
 //! - [`traits`]: [`Scorer`], [`Retriever`] and [`RatingModel`], what the trainer and the CLI call.
 //! - [`losses`]: MSE, masked MSE and numerically stable binary cross-entropy.
 //! - [`embedding`]: an embedding table whose lookup is a `gather` (parallel backward on GPUs).
+//! - [`fused`]: operations done in one pass on the CPU backends ([`fused::pair_dot`]).
 //! - [`layers`]: activations as data, kernel L1 / L2 sums.
 //! - [`mf`]: matrix factorisation ([`Mf`]).
 //! - [`recommender_net`]: concatenated embeddings + dense layers ([`RecommenderNet`]).
@@ -16,6 +17,7 @@ pub use burn;
 
 pub mod embedding;
 pub mod error;
+pub mod fused;
 pub mod layers;
 pub mod losses;
 pub mod traits;

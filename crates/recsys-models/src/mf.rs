@@ -265,9 +265,14 @@ impl Mf {
         items: Tensor<1, Int>,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
         let [batch] = users.dims();
-        let p = self.user_embedding.lookup(users.clone());
-        let q = self.item_embedding.lookup(items.clone());
-        let mut z: Tensor<2> = (p.clone() * q.clone()).sum_dim(1); // [batch, 1]
+        let mut z: Tensor<2> = crate::fused::pair_dot(
+            self.user_embedding.table(),
+            self.item_embedding.table(),
+            users.clone(),
+            items.clone(),
+            |table, idx| EmbeddingTable::lookup_in(table, idx),
+        )
+        .reshape([batch, 1]);
         let weights = self.row_weights.as_ref().map(|w| {
             let (wu, wi) = &**w;
             (
@@ -286,7 +291,11 @@ impl Mf {
                 None => u.sum() + i.sum(),
             }
         };
-        let mut penalty = (self.l2 > 0.0).then(|| sq(p, q).mul_scalar(self.l2));
+        let mut penalty = (self.l2 > 0.0).then(|| {
+            let p = self.user_embedding.lookup(users.clone());
+            let q = self.item_embedding.lookup(items.clone());
+            sq(p, q).mul_scalar(self.l2)
+        });
         if let (Some(bu), Some(bi)) = (&self.user_bias, &self.item_bias) {
             let bu = bu.lookup(users);
             let bi = bi.lookup(items);

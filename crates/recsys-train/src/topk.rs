@@ -28,27 +28,7 @@ fn rank_order(a: &Scored, b: &Scored) -> Ordering {
         .then_with(|| a.0.cmp(&b.0))
 }
 
-/// The inner product, in eight running sums that the compiler keeps in one vector register
-/// (a plain sum is one chain of dependent additions, which it may not reorder).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
+pub use recsys_models::fused::dot;
 
 /// A candidate in [`top_k_streamed`]'s heap, ordered so that the worst ranked is the greatest.
 struct Worst(Scored);

@@ -43,6 +43,7 @@ use recsys_data::{Interactions, UserHistory};
 pub use self::config::{NcfConfig, NcfInput, NcfKind};
 use crate::embedding::EmbeddingTable;
 use crate::error::{ModelError, Result};
+use crate::fused;
 use crate::layers::{Activation, kernel_l2};
 use crate::mf::MfOutput;
 use crate::traits::{ModelLoss, RatingBatch, RatingModel, Retriever, Scorer, pairwise_loss};
@@ -107,13 +108,10 @@ pub struct Ncf {
     inputs: Option<NcfInputs>,
 }
 
-/// Vectors of one side (users or items) for both branches, and their squared sum for the L2
-/// penalty of looked-up rows.
+/// Vectors of one side (users or items) for both branches.
 struct Side {
     gmf: Option<Tensor<2>>,
     mlp: Option<Tensor<2>>,
-    /// `Σ` of the squared looked-up embedding rows (`None` for projections or without L2).
-    sq: Option<Tensor<1>>,
 }
 
 impl Ncf {
@@ -224,37 +222,70 @@ impl Ncf {
                 ))
             }
         };
-        let mut sq: Option<Tensor<1>> = None;
-        let mut vectors = |tower: &Option<Tower>| {
+        let vectors = |tower: &Option<Tower>| {
             tower.as_ref().map(|t| match (&t.embedding, &rows) {
-                (Some(e), _) => {
-                    let v = e.lookup(idx.clone());
-                    if self.l2 > 0.0 {
-                        let s = v.clone().square().sum();
-                        sq = Some(match sq.take() {
-                            Some(a) => a + s,
-                            None => s,
-                        });
-                    }
-                    v
-                }
+                (Some(e), _) => e.lookup(idx.clone()),
                 (None, Some(r)) => self.act(t.dense.as_ref().expect("dense").forward(r.clone())),
                 (None, None) => unreachable!("rating rows are built for projections"),
             })
         };
-        let gmf = vectors(g);
-        let mlp = vectors(m);
-        Side { gmf, mlp, sq }
+        Side {
+            gmf: vectors(g),
+            mlp: vectors(m),
+        }
     }
 
     /// Logits of pairs whose user vectors are `u` and item vectors `i` (row `k` with row `k`).
     fn fuse(&self, u: &Side, i: &Side) -> Tensor<1> {
+        let gmf = u.gmf.clone().zip(i.gmf.clone()).map(|(a, b)| a * b);
+        let mlp = u
+            .mlp
+            .clone()
+            .zip(i.mlp.clone())
+            .map(|(a, b)| Tensor::cat(vec![a, b], 1));
+        self.head(gmf, mlp)
+    }
+
+    /// Logits of pairs of looked-up ids, with the pairs' rows combined by the fused operations
+    /// ([`crate::fused`]; the same composition as [`fuse`](Self::fuse) off the CPU).
+    fn fuse_ids(&self, users: &Tensor<1, Int>, items: &Tensor<1, Int>) -> Tensor<1> {
+        let tables = |u: &Option<Tower>, i: &Option<Tower>| {
+            let table = |t: &Option<Tower>| {
+                t.as_ref()
+                    .and_then(|t| t.embedding.as_ref())
+                    .map(EmbeddingTable::table)
+            };
+            table(u).zip(table(i))
+        };
+        let (u, i) = (users.clone(), items.clone());
+        let gmf = tables(&self.gmf_user, &self.gmf_item)
+            .map(|(p, q)| fused::pair_product(p, q, u.clone(), i.clone(), EmbeddingTable::lookup_in));
+        let mlp = tables(&self.mlp_user, &self.mlp_item)
+            .map(|(p, q)| fused::pair_concat(p, q, u, i, EmbeddingTable::lookup_in));
+        self.head(gmf, mlp)
+    }
+
+    /// `Σ` of the squared embedding rows looked up for `users` and `items` (the L2 penalty's
+    /// data-dependent part); `None` for rating-vector inputs.
+    fn rows_sq(&self, users: &Tensor<1, Int>, items: &Tensor<1, Int>) -> Option<Tensor<1>> {
+        let side = |towers: [&Option<Tower>; 2], idx: &Tensor<1, Int>| {
+            towers
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.embedding.as_ref())
+                .map(|e| e.lookup(idx.clone()).square().sum())
+                .collect::<Vec<_>>()
+        };
+        let mut all = side([&self.gmf_user, &self.mlp_user], users);
+        all.extend(side([&self.gmf_item, &self.mlp_item], items));
+        all.into_iter().reduce(|a, b| a + b)
+    }
+
+    /// The logit from GMF's vector `gmf` (`p ⊙ q`) and the MLP's input `mlp` (`[p ; q]`).
+    fn head(&self, gmf: Option<Tensor<2>>, mlp: Option<Tensor<2>>) -> Tensor<1> {
         let mut parts = Vec::new();
-        if let (Some(a), Some(b)) = (&u.gmf, &i.gmf) {
-            parts.push(a.clone() * b.clone());
-        }
-        if let (Some(a), Some(b)) = (&u.mlp, &i.mlp) {
-            let x = Tensor::cat(vec![a.clone(), b.clone()], 1);
+        parts.extend(gmf);
+        if let Some(x) = mlp {
             let x = self
                 .mlp
                 .iter()
@@ -303,14 +334,18 @@ impl Ncf {
         } else {
             (None, None)
         };
-        let u = self.side(users.clone(), true, hide_u);
-        let i = self.side(items.clone(), false, hide_i);
-        let z = self.fuse(&u, &i);
+        let z = match self.input {
+            NcfInput::Ids => self.fuse_ids(&users, &items),
+            NcfInput::RatingVectors => {
+                let u = self.side(users.clone(), true, hide_u);
+                let i = self.side(items.clone(), false, hide_i);
+                self.fuse(&u, &i)
+            }
+        };
         let penalty = (self.l2 > 0.0).then(|| {
-            let rows = match (u.sq, i.sq) {
-                (Some(a), Some(b)) => Some((a + b).div_scalar(batch.max(1) as f32)),
-                (a, b) => a.or(b).map(|s| s.div_scalar(batch.max(1) as f32)),
-            };
+            let rows = self
+                .rows_sq(&users, &items)
+                .map(|s| s.div_scalar(batch.max(1) as f32));
             let p = match (rows, self.kernel_penalty()) {
                 (Some(a), Some(b)) => a + b,
                 (a, b) => a.or(b).expect("an output layer at least"),
@@ -488,12 +523,10 @@ impl Scorer for Ncf {
             let su = Side {
                 gmf: expand(&u.gmf, start, len, true),
                 mlp: expand(&u.mlp, start, len, true),
-                sq: None,
             };
             let si = Side {
                 gmf: expand(&i.gmf, start, len, false),
                 mlp: expand(&i.mlp, start, len, false),
-                sq: None,
             };
             blocks.push(self.to_rating(self.fuse(&su, &si)).reshape([len, n]));
         }

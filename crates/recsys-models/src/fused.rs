@@ -1,0 +1,628 @@
+//! Fused operations for the CPU backends, each tested against Burn's plain composition.
+//!
+//! Three operations on pairs of looked-up rows, `P[u_b]` and `Q[i_b]`:
+//! - [`pair_dot`], `P[u_b] · Q[i_b]`: matrix factorisation's score;
+//! - [`pair_product`], `P[u_b] ⊙ Q[i_b]`: GMF's vector;
+//! - [`pair_concat`], `[P[u_b] ; Q[i_b]]`: the MLP's input.
+//!
+//! Composed from Burn's operations, each copies the looked-up rows (two `[batch, dim]` tensors)
+//! and combines them into a third; the backward expands or splits the gradient, multiplies it by
+//! the other side's rows and adds the result into zeroed tables. Fused, the forward reads each
+//! row where it lies and the backward adds into row `u_b` of `P`'s gradient directly (`g_b ·
+//! Q[i_b]`, `g_b ⊙ Q[i_b]` or the first half of `g_b`), and the same on `Q`'s side: no
+//! `[batch, dim]` intermediate beyond the output.
+//!
+//! The operations are a Burn backend extension implemented for Flex and NdArray, with their own
+//! backward under autodiff. Other devices (the GPU runtimes) take the composition, which is also
+//! the reference the tests hold the fused values and gradients to.
+
+// NdArray is deprecated in Burn 0.22; the product keeps it as a backend, so it has the
+// extension too, and the code the extension macro generates names it.
+#![allow(deprecated)]
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use burn::backend::NdArray;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{DType, Int, Tensor, TensorData};
+
+use crate::embedding::on_cpu;
+
+/// Operations that Burn composes from several passes, done in one on the CPU backends.
+///
+/// # Shapes
+/// - `p`: `[n_users, dim_p]`, `q`: `[n_items, dim_q]`
+/// - `users`, `items`: `[batch]`
+#[backend_extension(Autodiff, Flex, NdArray)]
+pub trait FusedOps: Backend {
+    /// `out[b] = Σ_k p[users[b], k] · q[items[b], k]`, shape `[batch]` (`dim_p = dim_q`).
+    fn pair_dot(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `out[b, k] = p[users[b], k] · q[items[b], k]`, shape `[batch, dim]` (`dim_p = dim_q`).
+    fn pair_product(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `out[b] = [p[users[b]] ; q[items[b]]]`, shape `[batch, dim_p + dim_q]`.
+    fn pair_concat(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Row lookup on devices without the fused path: `(table, indices) -> rows`.
+pub trait Lookup: Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<2> {}
+impl<F: Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<2>> Lookup for F {}
+
+/// `(lookup(p, users) * lookup(q, items)).sum_dim(1)` as a `[batch]` tensor, fused on the CPU
+/// backends (see the module's documentation). `lookup` looks rows up on other devices.
+pub fn pair_dot(
+    p: Tensor<2>,
+    q: Tensor<2>,
+    users: Tensor<1, Int>,
+    items: Tensor<1, Int>,
+    lookup: impl Lookup,
+) -> Tensor<1> {
+    let [batch] = users.dims();
+    pair(Pair::Dot, p, q, users, items, lookup).reshape([batch])
+}
+
+/// `lookup(p, users) * lookup(q, items)`, fused on the CPU backends.
+pub fn pair_product(
+    p: Tensor<2>,
+    q: Tensor<2>,
+    users: Tensor<1, Int>,
+    items: Tensor<1, Int>,
+    lookup: impl Lookup,
+) -> Tensor<2> {
+    pair(Pair::Product, p, q, users, items, lookup)
+}
+
+/// `Tensor::cat([lookup(p, users), lookup(q, items)], 1)`, fused on the CPU backends.
+pub fn pair_concat(
+    p: Tensor<2>,
+    q: Tensor<2>,
+    users: Tensor<1, Int>,
+    items: Tensor<1, Int>,
+    lookup: impl Lookup,
+) -> Tensor<2> {
+    pair(Pair::Concat, p, q, users, items, lookup)
+}
+
+/// `pair` of the looked-up rows (a dot product as `[batch, 1]`): fused where [`fusable`], else
+/// [`composed`].
+fn pair(
+    pair: Pair,
+    p: Tensor<2>,
+    q: Tensor<2>,
+    users: Tensor<1, Int>,
+    items: Tensor<1, Int>,
+    lookup: impl Lookup,
+) -> Tensor<2> {
+    if fusable(&p) && fusable(&q) {
+        fused(pair, p, q, users, items)
+    } else {
+        composed(pair, p, q, users, items, lookup)
+    }
+}
+
+/// `pair` through the backend extension.
+fn fused(
+    pair: Pair,
+    p: Tensor<2>,
+    q: Tensor<2>,
+    users: Tensor<1, Int>,
+    items: Tensor<1, Int>,
+) -> Tensor<2> {
+    let [batch] = users.dims();
+    let (p, q) = (p.into_dispatch(), q.into_dispatch());
+    let (users, items) = (users.into_dispatch(), items.into_dispatch());
+    match pair {
+        Pair::Dot => {
+            Tensor::<1>::from_dispatch(<Dispatch as FusedOps>::pair_dot(p, q, users, items))
+                .reshape([batch, 1])
+        }
+        Pair::Product => {
+            Tensor::from_dispatch(<Dispatch as FusedOps>::pair_product(p, q, users, items))
+        }
+        Pair::Concat => {
+            Tensor::from_dispatch(<Dispatch as FusedOps>::pair_concat(p, q, users, items))
+        }
+    }
+}
+
+/// `pair` composed from Burn's operations: the reference of [`fused`].
+fn composed(
+    pair: Pair,
+    p: Tensor<2>,
+    q: Tensor<2>,
+    users: Tensor<1, Int>,
+    items: Tensor<1, Int>,
+    lookup: impl Lookup,
+) -> Tensor<2> {
+    let (a, b) = (lookup(p, users), lookup(q, items));
+    match pair {
+        Pair::Dot => (a * b).sum_dim(1),
+        Pair::Product => a * b,
+        Pair::Concat => Tensor::cat(vec![a, b], 1),
+    }
+}
+
+/// Whether `t` takes the fused path: a CPU backend's f32 tensor.
+fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
+    on_cpu(&t.device()) && t.dtype() == DType::F32
+}
+
+/// The inner product, in eight running sums that the compiler keeps in one vector register
+/// (a plain sum is one chain of dependent additions, which it may not reorder).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The rows of a matrix (a vector is one row per entry) on the host: row `r` is
+/// `data[offset + r * stride..][..width]`.
+pub struct Rows<'a> {
+    data: Cow<'a, [f32]>,
+    offset: usize,
+    stride: usize,
+    width: usize,
+}
+
+impl Rows<'_> {
+    fn owned(data: Vec<f32>, width: usize) -> Self {
+        Rows {
+            data: Cow::Owned(data),
+            offset: 0,
+            stride: width,
+            width,
+        }
+    }
+
+    fn row(&self, r: usize) -> &[f32] {
+        &self.data[self.offset + r * self.stride..][..self.width]
+    }
+}
+
+/// Host views of a CPU backend's tensors: borrowed where the backend allows, copied otherwise.
+pub trait HostView: Backend {
+    /// The rows of an f32 matrix or vector.
+    fn rows(t: &FloatTensor<Self>) -> Rows<'_>;
+    /// The values of an index tensor.
+    fn indices(t: &IntTensor<Self>) -> Vec<usize>;
+}
+
+impl HostView for Flex {
+    fn rows(t: &FlexTensor) -> Rows<'_> {
+        let layout = t.layout();
+        let dims = layout.shape().to_vec();
+        let width = if dims.len() == 2 { dims[1] } else { 1 };
+        if t.dtype() == DType::F32 && layout.has_positive_strides() {
+            let strides = layout.strides();
+            let stride = match dims.len() {
+                1 => Some(strides[0] as usize),
+                2 if strides[1] == 1 || dims[1] == 1 => Some(strides[0] as usize),
+                _ => None,
+            };
+            if let Some(stride) = stride {
+                return Rows {
+                    data: Cow::Borrowed(t.storage::<f32>()),
+                    offset: layout.start_offset(),
+                    stride,
+                    width,
+                };
+            }
+        }
+        Rows::owned(float_values(t.clone().into_data()), width)
+    }
+
+    fn indices(t: &FlexTensor) -> Vec<usize> {
+        if let Some(s) = t.as_slice::<i32>() {
+            return s.iter().map(|&v| index(v as i64)).collect();
+        }
+        if let Some(s) = t.as_slice::<i64>() {
+            return s.iter().map(|&v| index(v)).collect();
+        }
+        int_values(t.clone().into_data())
+    }
+}
+
+impl HostView for NdArray {
+    fn rows(t: &FloatTensor<Self>) -> Rows<'_> {
+        let dims = t.shape().to_vec();
+        let width = if dims.len() == 2 { dims[1] } else { 1 };
+        Rows::owned(float_values(ready(Self::float_into_data(t.clone()))), width)
+    }
+
+    fn indices(t: &IntTensor<Self>) -> Vec<usize> {
+        int_values(ready(Self::int_into_data(t.clone())))
+    }
+}
+
+/// The value of a CPU backend's read: its future is ready when first polled.
+fn ready<T, E: std::fmt::Debug>(f: impl Future<Output = Result<T, E>>) -> T {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v.expect("reading a CPU tensor");
+        }
+        std::thread::yield_now();
+    }
+}
+
+fn float_values(data: TensorData) -> Vec<f32> {
+    data.iter::<f32>().collect()
+}
+
+fn int_values(data: TensorData) -> Vec<usize> {
+    data.iter::<i64>().map(index).collect()
+}
+
+fn index(v: i64) -> usize {
+    usize::try_from(v).unwrap_or_else(|_| panic!("negative row index {v}"))
+}
+
+/// `[rows, cols]` of a matrix primitive.
+fn dims2<B: Backend>(t: &FloatTensor<B>) -> [usize; 2] {
+    let shape = t.shape();
+    [shape[0], shape[1]]
+}
+
+/// A `[len]` or `[rows, cols]` f32 primitive on `like`'s device.
+fn tensor_like<B: Backend>(
+    like: &FloatTensor<B>,
+    values: Vec<f32>,
+    shape: &[usize],
+) -> FloatTensor<B> {
+    let device = like.device();
+    B::float_from_data(TensorData::new(values, shape.to_vec()), &device)
+}
+
+/// Which combination of a pair of rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    Dot,
+    Product,
+    Concat,
+}
+
+/// The forward of `pair` on the host.
+fn pair_host<B: HostView>(
+    pair: Pair,
+    p: &FloatTensor<B>,
+    q: &FloatTensor<B>,
+    users: &IntTensor<B>,
+    items: &IntTensor<B>,
+) -> FloatTensor<B> {
+    let ([_, dp], [_, dq]) = (dims2::<B>(p), dims2::<B>(q));
+    assert!(
+        pair == Pair::Concat || dp == dq,
+        "{pair:?}: rows of {dp} and {dq} values"
+    );
+    let (pv, qv) = (B::rows(p), B::rows(q));
+    let (u, i) = (B::indices(users), B::indices(items));
+    assert_eq!(
+        u.len(),
+        i.len(),
+        "{pair:?}: {} users, {} items",
+        u.len(),
+        i.len()
+    );
+    let batch = u.len();
+    let rows = u.iter().zip(&i).map(|(&u, &i)| (pv.row(u), qv.row(i)));
+    match pair {
+        Pair::Dot => {
+            let out: Vec<f32> = rows.map(|(a, b)| dot(a, b)).collect();
+            tensor_like::<B>(p, out, &[batch])
+        }
+        Pair::Product => {
+            let mut out = Vec::with_capacity(batch * dp);
+            for (a, b) in rows {
+                out.extend(a.iter().zip(b).map(|(x, y)| x * y));
+            }
+            tensor_like::<B>(p, out, &[batch, dp])
+        }
+        Pair::Concat => {
+            let mut out = Vec::with_capacity(batch * (dp + dq));
+            for (a, b) in rows {
+                out.extend_from_slice(a);
+                out.extend_from_slice(b);
+            }
+            tensor_like::<B>(p, out, &[batch, dp + dq])
+        }
+    }
+}
+
+/// The gradient of one side's table under `pair`: `table` is its shape, `rows` its indices,
+/// `other` and `other_rows` the other side's table and indices, `grad` the output's gradient and
+/// `first` whether this side is `p` (the first half of a concatenation).
+#[allow(clippy::too_many_arguments)]
+fn pair_grad<B: HostView>(
+    pair: Pair,
+    table: [usize; 2],
+    rows: &[usize],
+    other: &FloatTensor<B>,
+    other_rows: &[usize],
+    grad: &FloatTensor<B>,
+    first: bool,
+) -> FloatTensor<B> {
+    let [n, dim] = table;
+    let g = B::rows(grad);
+    let mut out = vec![0f32; n * dim];
+    match pair {
+        Pair::Dot | Pair::Product => {
+            let other = B::rows(other);
+            for (b, (&r, &o)) in rows.iter().zip(other_rows).enumerate() {
+                let (src, gb) = (other.row(o), g.row(b));
+                let dst = &mut out[r * dim..][..dim];
+                if pair == Pair::Dot {
+                    let gb = gb[0];
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += gb * s;
+                    }
+                } else {
+                    for ((d, s), gb) in dst.iter_mut().zip(src).zip(gb) {
+                        *d += gb * s;
+                    }
+                }
+            }
+        }
+        Pair::Concat => {
+            let offset = if first { 0 } else { g.width - dim };
+            for (b, &r) in rows.iter().enumerate() {
+                let src = &g.row(b)[offset..][..dim];
+                for (d, s) in out[r * dim..][..dim].iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+    }
+    tensor_like::<B>(grad, out, &table)
+}
+
+impl FusedOps for Flex {
+    fn pair_dot(p: FlexTensor, q: FlexTensor, users: FlexTensor, items: FlexTensor) -> FlexTensor {
+        pair_host::<Self>(Pair::Dot, &p, &q, &users, &items)
+    }
+
+    fn pair_product(
+        p: FlexTensor,
+        q: FlexTensor,
+        users: FlexTensor,
+        items: FlexTensor,
+    ) -> FlexTensor {
+        pair_host::<Self>(Pair::Product, &p, &q, &users, &items)
+    }
+
+    fn pair_concat(
+        p: FlexTensor,
+        q: FlexTensor,
+        users: FlexTensor,
+        items: FlexTensor,
+    ) -> FlexTensor {
+        pair_host::<Self>(Pair::Concat, &p, &q, &users, &items)
+    }
+}
+
+impl FusedOps for NdArray {
+    fn pair_dot(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_host::<Self>(Pair::Dot, &p, &q, &users, &items)
+    }
+
+    fn pair_product(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_host::<Self>(Pair::Product, &p, &q, &users, &items)
+    }
+
+    fn pair_concat(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_host::<Self>(Pair::Concat, &p, &q, &users, &items)
+    }
+}
+
+/// The backward of a [`Pair`] operation.
+#[derive(Debug)]
+struct PairBackward(Pair);
+
+impl<B: Backend + HostView> Backward<B, 2> for PairBackward {
+    /// Both tables as the forward read them, and both index vectors.
+    type State = (FloatTensor<B>, FloatTensor<B>, IntTensor<B>, IntTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (p, q, users, items) = ops.state;
+        let (u, i) = (B::indices(&users), B::indices(&items));
+        let pair = self.0;
+        binary::<B, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |g| pair_grad::<B>(pair, dims2::<B>(&p), &u, &q, &i, &g, true),
+            |g| pair_grad::<B>(pair, dims2::<B>(&q), &i, &p, &u, &g, false),
+        );
+    }
+}
+
+/// `pair` under autodiff: the host forward, recorded with [`PairBackward`].
+fn pair_tracked<B: Backend + HostView, C: CheckpointStrategy>(
+    pair: Pair,
+    p: FloatTensor<Autodiff<B, C>>,
+    q: FloatTensor<Autodiff<B, C>>,
+    users: IntTensor<B>,
+    items: IntTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let out = pair_host::<B>(pair, p.primitive(), q.primitive(), &users, &items);
+    match PairBackward(pair)
+        .prepare::<C>([p.node(), q.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            prep.finish((p.into_primitive(), q.into_primitive(), users, items), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+impl<B: Backend + HostView, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    fn pair_dot(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_tracked::<B, C>(Pair::Dot, p, q, users, items)
+    }
+
+    fn pair_product(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_tracked::<B, C>(Pair::Product, p, q, users, items)
+    }
+
+    fn pair_concat(
+        p: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        users: IntTensor<Self>,
+        items: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_tracked::<B, C>(Pair::Concat, p, q, users, items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().into_vec().unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-5, "{x} vs {y}");
+        }
+    }
+
+    /// Values and both gradients of each fused operation against its composition, on every
+    /// CPU backend, with repeated rows in the batch and widths that are not multiples of 8.
+    #[test]
+    fn pair_operations_are_their_compositions() {
+        for plain in [Device::flex(), Device::ndarray()] {
+            let device = plain.clone().autodiff();
+            let table = |n: usize, dim: usize, seed: u64| {
+                let v: Vec<f32> = (0..n * dim)
+                    .map(|k| {
+                        (((k as u64 + 1) * 2_654_435_761 * (seed + 3)) % 1000) as f32 / 500.0 - 1.0
+                    })
+                    .collect();
+                Tensor::<2>::from_data(TensorData::new(v, [n, dim]), &device).require_grad()
+            };
+            let users = Tensor::<1, Int>::from_data([0, 3, 3, 6, 1, 0, 2], &device);
+            let items = Tensor::<1, Int>::from_data([4, 4, 0, 1, 2, 3, 4], &device);
+            for (dp, dq) in [(1, 1), (8, 8), (13, 13), (64, 64), (5, 12)] {
+                let (p, q) = (table(7, dp, 1), table(5, dq, 2));
+                let kinds = if dp == dq {
+                    vec![Pair::Dot, Pair::Product, Pair::Concat]
+                } else {
+                    vec![Pair::Concat]
+                };
+                for kind in kinds {
+                    let run = |z: Tensor<2>| {
+                        // Every output entry weighted differently, so each one's gradient counts;
+                        // a constant column block after the output makes its gradient a strided
+                        // view (the backward of a concatenation), as in NeuMF.
+                        let [b, w] = z.dims();
+                        let wide = Tensor::cat(vec![z.clone(), Tensor::ones([b, 3], &device)], 1);
+                        let g: Vec<f32> = (0..b * (w + 3))
+                            .map(|k| ((k * 7) % 11) as f32 / 4.0 - 1.0)
+                            .collect();
+                        let g = Tensor::<2>::from_data(TensorData::new(g, [b, w + 3]), &device);
+                        let grads = (wide * g).sum().backward();
+                        (
+                            values(z),
+                            values(p.grad(&grads).unwrap()),
+                            values(q.grad(&grads).unwrap()),
+                        )
+                    };
+                    let (u, i) = (users.clone(), items.clone());
+                    let fast = run(fused(kind, p.clone(), q.clone(), u.clone(), i.clone()));
+                    let reference = run(composed(kind, p.clone(), q.clone(), u, i, |t, idx| {
+                        t.select(0, idx)
+                    }));
+                    for (a, b) in [
+                        (&fast.0, &reference.0),
+                        (&fast.1, &reference.1),
+                        (&fast.2, &reference.2),
+                    ] {
+                        close(a, b);
+                    }
+                }
+            }
+            // Without autodiff (inference), the forwards alone.
+            let never = |_: Tensor<2>, _: Tensor<1, Int>| -> Tensor<2> {
+                unreachable!("the CPU backends take the fused path")
+            };
+            let p = Tensor::<2>::from_data([[1.0f32, 2.0], [3.0, 4.0]], &plain);
+            let idx = Tensor::<1, Int>::from_data([1, 0], &plain);
+            let z = pair_dot(p.clone(), p.clone(), idx.clone(), idx.clone(), never);
+            assert_eq!(values(z), vec![25.0, 5.0]);
+            let z = pair_product(p.clone(), p.clone(), idx.clone(), idx.clone(), never);
+            assert_eq!(values(z), vec![9.0, 16.0, 1.0, 4.0]);
+            let z = pair_concat(p.clone(), p, idx.clone(), idx, never);
+            assert_eq!(values(z), vec![3.0, 4.0, 3.0, 4.0, 1.0, 2.0, 1.0, 2.0]);
+        }
+    }
+}
