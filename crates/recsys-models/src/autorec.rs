@@ -226,9 +226,9 @@ impl AutoRec {
         let (last, hidden) = self.layers.split_last().expect("at least one layer");
         let x = hidden.iter().fold(rows, |x, layer| {
             self.dropout
-                .forward(self.activation.apply(layer.forward(x)))
+                .forward(self.activation.apply(crate::fused::dense(layer, x)))
         });
-        self.output_activation.apply(last.forward(x))
+        self.output_activation.apply(crate::fused::dense(last, x))
     }
 
     /// Predictions of `(users[k], items[k])` reconstructed from the rows `inputs` (in this model's

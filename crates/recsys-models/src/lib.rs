@@ -4,7 +4,8 @@
 //! - [`traits`]: [`Scorer`], [`Retriever`] and [`RatingModel`], what the trainer and the CLI call.
 //! - [`losses`]: MSE, masked MSE and numerically stable binary cross-entropy.
 //! - [`embedding`]: an embedding table whose lookup is a `gather` (parallel backward on GPUs).
-//! - [`fused`]: operations done in one pass on the CPU backends ([`fused::pair_dot`]).
+//! - [`fused`]: operations done in one pass on the CPU backends, each with its own backward
+//!   (looked-up row pairs, dense layers).
 //! - [`layers`]: activations as data, kernel L1 / L2 sums.
 //! - [`mf`]: matrix factorisation ([`Mf`]).
 //! - [`recommender_net`]: concatenated embeddings + dense layers ([`RecommenderNet`]).

@@ -270,9 +270,8 @@ impl Mf {
             self.item_embedding.table(),
             users.clone(),
             items.clone(),
-            |table, idx| EmbeddingTable::lookup_in(table, idx),
-        )
-        .reshape([batch, 1]);
+            EmbeddingTable::lookup_in,
+        );
         let weights = self.row_weights.as_ref().map(|w| {
             let (wu, wi) = &**w;
             (

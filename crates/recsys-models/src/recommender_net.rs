@@ -139,18 +139,26 @@ impl RecommenderNet {
         items: Tensor<1, Int>,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
         let [batch] = users.dims();
-        let p = self.user_embedding.lookup(users);
-        let q = self.item_embedding.lookup(items);
+        // `[p_u ; q_i]`, whose squared sum is both rows' (the penalty).
+        let pq = crate::fused::pair_concat(
+            self.user_embedding.table(),
+            self.item_embedding.table(),
+            users,
+            items,
+            EmbeddingTable::lookup_in,
+        );
         let penalty = (self.l2 > 0.0).then(|| {
-            (p.clone().square().sum() + q.clone().square().sum())
+            pq.clone()
+                .square()
+                .sum()
                 .mul_scalar(self.l2 / batch.max(1) as f32)
         });
         let (last, hidden) = self.layers.split_last().expect("output layer");
-        let x = self.input_dropout.forward(Tensor::cat(vec![p, q], 1));
-        let x = hidden
-            .iter()
-            .fold(x, |x, l| self.dropout.forward(relu(l.forward(x))));
-        (last.forward(x).reshape([batch]), penalty)
+        let x = self.input_dropout.forward(pq);
+        let x = hidden.iter().fold(x, |x, l| {
+            self.dropout.forward(relu(crate::fused::dense(l, x)))
+        });
+        (crate::fused::dense(last, x).reshape([batch]), penalty)
     }
 
     fn to_rating(&self, z: Tensor<1>) -> Tensor<1> {

@@ -166,7 +166,7 @@ pub struct TwoTower {
 fn tower(layers: &[Linear], x: Tensor<2>) -> Tensor<2> {
     let n = layers.len();
     layers.iter().enumerate().fold(x, |x, (k, l)| {
-        let y = l.forward(x);
+        let y = crate::fused::dense(l, x);
         if k + 1 < n { relu(y) } else { y }
     })
 }

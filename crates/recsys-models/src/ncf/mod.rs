@@ -225,7 +225,7 @@ impl Ncf {
         let vectors = |tower: &Option<Tower>| {
             tower.as_ref().map(|t| match (&t.embedding, &rows) {
                 (Some(e), _) => e.lookup(idx.clone()),
-                (None, Some(r)) => self.act(t.dense.as_ref().expect("dense").forward(r.clone())),
+                (None, Some(r)) => self.act(fused::dense(t.dense.as_ref().expect("dense"), r.clone())),
                 (None, None) => unreachable!("rating rows are built for projections"),
             })
         };
@@ -289,7 +289,7 @@ impl Ncf {
             let x = self
                 .mlp
                 .iter()
-                .fold(x, |x, l| self.dropout.forward(self.act(l.forward(x))));
+                .fold(x, |x, l| self.dropout.forward(self.act(fused::dense(l, x))));
             parts.push(x);
         }
         let h = if parts.len() == 1 {
@@ -298,7 +298,7 @@ impl Ncf {
             Tensor::cat(parts, 1)
         };
         let [batch, _] = h.dims();
-        self.output.forward(h).reshape([batch])
+        fused::dense(&self.output, h).reshape([batch])
     }
 
     /// `λ Σ |dense kernels|²` (towers' projections, MLP and output layers).

@@ -1,6 +1,4 @@
-//! Fused operations for the CPU backends, each tested against Burn's plain composition.
-//!
-//! Three operations on pairs of looked-up rows, `P[u_b]` and `Q[i_b]`:
+//! Operations on pairs of looked-up rows, `P[u_b]` and `Q[i_b]`:
 //! - [`pair_dot`], `P[u_b] · Q[i_b]`: matrix factorisation's score;
 //! - [`pair_product`], `P[u_b] ⊙ Q[i_b]`: GMF's vector;
 //! - [`pair_concat`], `[P[u_b] ; Q[i_b]]`: the MLP's input.
@@ -11,18 +9,6 @@
 //! row where it lies and the backward adds into row `u_b` of `P`'s gradient directly (`g_b ·
 //! Q[i_b]`, `g_b ⊙ Q[i_b]` or the first half of `g_b`), and the same on `Q`'s side: no
 //! `[batch, dim]` intermediate beyond the output.
-//!
-//! The operations are a Burn backend extension implemented for Flex and NdArray, with their own
-//! backward under autodiff. Other devices (the GPU runtimes) take the composition, which is also
-//! the reference the tests hold the fused values and gradients to.
-
-// NdArray is deprecated in Burn 0.22; the product keeps it as a backend, so it has the
-// extension too, and the code the extension macro generates names it.
-#![allow(deprecated)]
-
-use std::borrow::Cow;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use burn::backend::NdArray;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -30,12 +16,11 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{FloatTensorOps, IntTensorOps};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Int, Tensor, TensorData};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{Int, Tensor};
 
-use crate::embedding::on_cpu;
+use super::{HostView, dims2, dot, fusable, tensor_like};
 
 /// Operations that Burn composes from several passes, done in one on the CPU backends.
 ///
@@ -43,7 +28,7 @@ use crate::embedding::on_cpu;
 /// - `p`: `[n_users, dim_p]`, `q`: `[n_items, dim_q]`
 /// - `users`, `items`: `[batch]`
 #[backend_extension(Autodiff, Flex, NdArray)]
-pub trait FusedOps: Backend {
+pub trait PairOps: Backend {
     /// `out[b] = Σ_k p[users[b], k] · q[items[b], k]`, shape `[batch]` (`dim_p = dim_q`).
     fn pair_dot(
         p: FloatTensor<Self>,
@@ -73,7 +58,7 @@ pub trait FusedOps: Backend {
 pub trait Lookup: Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<2> {}
 impl<F: Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<2>> Lookup for F {}
 
-/// `(lookup(p, users) * lookup(q, items)).sum_dim(1)` as a `[batch]` tensor, fused on the CPU
+/// `(lookup(p, users) * lookup(q, items)).sum_dim(1)`, shape `[batch, 1]`, fused on the CPU
 /// backends (see the module's documentation). `lookup` looks rows up on other devices.
 pub fn pair_dot(
     p: Tensor<2>,
@@ -81,9 +66,8 @@ pub fn pair_dot(
     users: Tensor<1, Int>,
     items: Tensor<1, Int>,
     lookup: impl Lookup,
-) -> Tensor<1> {
-    let [batch] = users.dims();
-    pair(Pair::Dot, p, q, users, items, lookup).reshape([batch])
+) -> Tensor<2> {
+    pair(Pair::Dot, p, q, users, items, lookup)
 }
 
 /// `lookup(p, users) * lookup(q, items)`, fused on the CPU backends.
@@ -138,14 +122,14 @@ fn fused(
     let (users, items) = (users.into_dispatch(), items.into_dispatch());
     match pair {
         Pair::Dot => {
-            Tensor::<1>::from_dispatch(<Dispatch as FusedOps>::pair_dot(p, q, users, items))
+            Tensor::<1>::from_dispatch(<Dispatch as PairOps>::pair_dot(p, q, users, items))
                 .reshape([batch, 1])
         }
         Pair::Product => {
-            Tensor::from_dispatch(<Dispatch as FusedOps>::pair_product(p, q, users, items))
+            Tensor::from_dispatch(<Dispatch as PairOps>::pair_product(p, q, users, items))
         }
         Pair::Concat => {
-            Tensor::from_dispatch(<Dispatch as FusedOps>::pair_concat(p, q, users, items))
+            Tensor::from_dispatch(<Dispatch as PairOps>::pair_concat(p, q, users, items))
         }
     }
 }
@@ -165,152 +149,6 @@ fn composed(
         Pair::Product => a * b,
         Pair::Concat => Tensor::cat(vec![a, b], 1),
     }
-}
-
-/// Whether `t` takes the fused path: a CPU backend's f32 tensor.
-fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
-    on_cpu(&t.device()) && t.dtype() == DType::F32
-}
-
-/// The inner product, in eight running sums that the compiler keeps in one vector register
-/// (a plain sum is one chain of dependent additions, which it may not reorder).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// The rows of a matrix (a vector is one row per entry) on the host: row `r` is
-/// `data[offset + r * stride..][..width]`.
-pub struct Rows<'a> {
-    data: Cow<'a, [f32]>,
-    offset: usize,
-    stride: usize,
-    width: usize,
-}
-
-impl Rows<'_> {
-    fn owned(data: Vec<f32>, width: usize) -> Self {
-        Rows {
-            data: Cow::Owned(data),
-            offset: 0,
-            stride: width,
-            width,
-        }
-    }
-
-    fn row(&self, r: usize) -> &[f32] {
-        &self.data[self.offset + r * self.stride..][..self.width]
-    }
-}
-
-/// Host views of a CPU backend's tensors: borrowed where the backend allows, copied otherwise.
-pub trait HostView: Backend {
-    /// The rows of an f32 matrix or vector.
-    fn rows(t: &FloatTensor<Self>) -> Rows<'_>;
-    /// The values of an index tensor.
-    fn indices(t: &IntTensor<Self>) -> Vec<usize>;
-}
-
-impl HostView for Flex {
-    fn rows(t: &FlexTensor) -> Rows<'_> {
-        let layout = t.layout();
-        let dims = layout.shape().to_vec();
-        let width = if dims.len() == 2 { dims[1] } else { 1 };
-        if t.dtype() == DType::F32 && layout.has_positive_strides() {
-            let strides = layout.strides();
-            let stride = match dims.len() {
-                1 => Some(strides[0] as usize),
-                2 if strides[1] == 1 || dims[1] == 1 => Some(strides[0] as usize),
-                _ => None,
-            };
-            if let Some(stride) = stride {
-                return Rows {
-                    data: Cow::Borrowed(t.storage::<f32>()),
-                    offset: layout.start_offset(),
-                    stride,
-                    width,
-                };
-            }
-        }
-        Rows::owned(float_values(t.clone().into_data()), width)
-    }
-
-    fn indices(t: &FlexTensor) -> Vec<usize> {
-        if let Some(s) = t.as_slice::<i32>() {
-            return s.iter().map(|&v| index(v as i64)).collect();
-        }
-        if let Some(s) = t.as_slice::<i64>() {
-            return s.iter().map(|&v| index(v)).collect();
-        }
-        int_values(t.clone().into_data())
-    }
-}
-
-impl HostView for NdArray {
-    fn rows(t: &FloatTensor<Self>) -> Rows<'_> {
-        let dims = t.shape().to_vec();
-        let width = if dims.len() == 2 { dims[1] } else { 1 };
-        Rows::owned(float_values(ready(Self::float_into_data(t.clone()))), width)
-    }
-
-    fn indices(t: &IntTensor<Self>) -> Vec<usize> {
-        int_values(ready(Self::int_into_data(t.clone())))
-    }
-}
-
-/// The value of a CPU backend's read: its future is ready when first polled.
-fn ready<T, E: std::fmt::Debug>(f: impl Future<Output = Result<T, E>>) -> T {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v.expect("reading a CPU tensor");
-        }
-        std::thread::yield_now();
-    }
-}
-
-fn float_values(data: TensorData) -> Vec<f32> {
-    data.iter::<f32>().collect()
-}
-
-fn int_values(data: TensorData) -> Vec<usize> {
-    data.iter::<i64>().map(index).collect()
-}
-
-fn index(v: i64) -> usize {
-    usize::try_from(v).unwrap_or_else(|_| panic!("negative row index {v}"))
-}
-
-/// `[rows, cols]` of a matrix primitive.
-fn dims2<B: Backend>(t: &FloatTensor<B>) -> [usize; 2] {
-    let shape = t.shape();
-    [shape[0], shape[1]]
-}
-
-/// A `[len]` or `[rows, cols]` f32 primitive on `like`'s device.
-fn tensor_like<B: Backend>(
-    like: &FloatTensor<B>,
-    values: Vec<f32>,
-    shape: &[usize],
-) -> FloatTensor<B> {
-    let device = like.device();
-    B::float_from_data(TensorData::new(values, shape.to_vec()), &device)
 }
 
 /// Which combination of a pair of rows.
@@ -415,7 +253,7 @@ fn pair_grad<B: HostView>(
     tensor_like::<B>(grad, out, &table)
 }
 
-impl FusedOps for Flex {
+impl PairOps for Flex {
     fn pair_dot(p: FlexTensor, q: FlexTensor, users: FlexTensor, items: FlexTensor) -> FlexTensor {
         pair_host::<Self>(Pair::Dot, &p, &q, &users, &items)
     }
@@ -439,7 +277,7 @@ impl FusedOps for Flex {
     }
 }
 
-impl FusedOps for NdArray {
+impl PairOps for NdArray {
     fn pair_dot(
         p: FloatTensor<Self>,
         q: FloatTensor<Self>,
@@ -511,7 +349,7 @@ fn pair_tracked<B: Backend + HostView, C: CheckpointStrategy>(
     }
 }
 
-impl<B: Backend + HostView, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+impl<B: Backend + HostView, C: CheckpointStrategy> PairOps for Autodiff<B, C> {
     fn pair_dot(
         p: FloatTensor<Self>,
         q: FloatTensor<Self>,
@@ -543,7 +381,7 @@ impl<B: Backend + HostView, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, TensorData};
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().convert::<f32>().into_vec().unwrap()
@@ -618,6 +456,7 @@ mod tests {
             let p = Tensor::<2>::from_data([[1.0f32, 2.0], [3.0, 4.0]], &plain);
             let idx = Tensor::<1, Int>::from_data([1, 0], &plain);
             let z = pair_dot(p.clone(), p.clone(), idx.clone(), idx.clone(), never);
+            assert_eq!(z.dims(), [2, 1]);
             assert_eq!(values(z), vec![25.0, 5.0]);
             let z = pair_product(p.clone(), p.clone(), idx.clone(), idx.clone(), never);
             assert_eq!(values(z), vec![9.0, 16.0, 1.0, 4.0]);

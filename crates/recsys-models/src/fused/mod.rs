@@ -1,0 +1,181 @@
+//! Fused operations for the CPU backends, each tested against Burn's plain composition.
+//!
+//! Where a model's step is a chain of Burn operations, each allocating its output and each
+//! recorded for the backward with its own intermediates, a fused operation does the chain in one
+//! pass on the host and has its own backward:
+//! - [`pair`]: [`pair_dot`], [`pair_product`] and [`pair_concat`] combine looked-up rows `P[u_b]`
+//!   and `Q[i_b]` (MF's score, GMF's vector, the MLP's input) without copying the rows first;
+//! - [`linear`]: [`dense`], a dense layer `x W + b` in one matrix product into a buffer that
+//!   starts as the bias, and its backward in three.
+//!
+//! The operations are Burn backend extensions implemented for Flex and NdArray, with their own
+//! backward under autodiff. Other devices (the GPU runtimes) take the composition, which is also
+//! the reference the tests hold the fused values and gradients to (within 1e-5).
+
+// NdArray is deprecated in Burn 0.22; the product keeps it as a backend, so it has the
+// extensions too, and the code the extension macro generates names it.
+#![allow(deprecated)]
+
+pub mod linear;
+pub mod pair;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use burn::backend::NdArray;
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Backend, Flex, TensorMetadata};
+use burn::tensor::{DType, Tensor, TensorData};
+
+pub use self::linear::dense;
+pub use self::pair::{Lookup, pair_concat, pair_dot, pair_product};
+use crate::embedding::on_cpu;
+
+/// Whether `t` takes the fused path: a CPU backend's f32 tensor.
+pub(crate) fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
+    on_cpu(&t.device()) && t.dtype() == DType::F32
+}
+
+/// The inner product, in eight running sums that the compiler keeps in one vector register
+/// (a plain sum is one chain of dependent additions, which it may not reorder).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The rows of a matrix (a vector is one row per entry) on the host: row `r` is
+/// `data[offset + r * stride..][..width]`.
+pub struct Rows<'a> {
+    data: Cow<'a, [f32]>,
+    offset: usize,
+    stride: usize,
+    width: usize,
+}
+
+impl Rows<'_> {
+    fn owned(data: Vec<f32>, width: usize) -> Self {
+        Rows {
+            data: Cow::Owned(data),
+            offset: 0,
+            stride: width,
+            width,
+        }
+    }
+
+    pub(crate) fn row(&self, r: usize) -> &[f32] {
+        &self.data[self.offset + r * self.stride..][..self.width]
+    }
+}
+
+/// Host views of a CPU backend's tensors: borrowed where the backend allows, copied otherwise.
+pub trait HostView: Backend {
+    /// The rows of an f32 matrix or vector.
+    fn rows(t: &FloatTensor<Self>) -> Rows<'_>;
+    /// The values of an index tensor.
+    fn indices(t: &IntTensor<Self>) -> Vec<usize>;
+}
+
+impl HostView for Flex {
+    fn rows(t: &FlexTensor) -> Rows<'_> {
+        let layout = t.layout();
+        let dims = layout.shape().to_vec();
+        let width = if dims.len() == 2 { dims[1] } else { 1 };
+        if t.dtype() == DType::F32 && layout.has_positive_strides() {
+            let strides = layout.strides();
+            let stride = match dims.len() {
+                1 => Some(strides[0] as usize),
+                2 if strides[1] == 1 || dims[1] == 1 => Some(strides[0] as usize),
+                _ => None,
+            };
+            if let Some(stride) = stride {
+                return Rows {
+                    data: Cow::Borrowed(t.storage::<f32>()),
+                    offset: layout.start_offset(),
+                    stride,
+                    width,
+                };
+            }
+        }
+        Rows::owned(float_values(t.clone().into_data()), width)
+    }
+
+    fn indices(t: &FlexTensor) -> Vec<usize> {
+        if let Some(s) = t.as_slice::<i32>() {
+            return s.iter().map(|&v| index(v as i64)).collect();
+        }
+        if let Some(s) = t.as_slice::<i64>() {
+            return s.iter().map(|&v| index(v)).collect();
+        }
+        int_values(t.clone().into_data())
+    }
+}
+
+impl HostView for NdArray {
+    fn rows(t: &FloatTensor<Self>) -> Rows<'_> {
+        let dims = t.shape().to_vec();
+        let width = if dims.len() == 2 { dims[1] } else { 1 };
+        Rows::owned(float_values(ready(Self::float_into_data(t.clone()))), width)
+    }
+
+    fn indices(t: &IntTensor<Self>) -> Vec<usize> {
+        int_values(ready(Self::int_into_data(t.clone())))
+    }
+}
+
+/// The value of a CPU backend's read: its future is ready when first polled.
+fn ready<T, E: std::fmt::Debug>(f: impl Future<Output = Result<T, E>>) -> T {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v.expect("reading a CPU tensor");
+        }
+        std::thread::yield_now();
+    }
+}
+
+fn float_values(data: TensorData) -> Vec<f32> {
+    data.iter::<f32>().collect()
+}
+
+fn int_values(data: TensorData) -> Vec<usize> {
+    data.iter::<i64>().map(index).collect()
+}
+
+fn index(v: i64) -> usize {
+    usize::try_from(v).unwrap_or_else(|_| panic!("negative row index {v}"))
+}
+
+/// `[rows, cols]` of a matrix primitive.
+pub(crate) fn dims2<B: Backend>(t: &FloatTensor<B>) -> [usize; 2] {
+    let shape = t.shape();
+    [shape[0], shape[1]]
+}
+
+/// A `[len]` or `[rows, cols]` f32 primitive on `like`'s device.
+pub(crate) fn tensor_like<B: Backend>(
+    like: &FloatTensor<B>,
+    values: Vec<f32>,
+    shape: &[usize],
+) -> FloatTensor<B> {
+    let device = like.device();
+    B::float_from_data(TensorData::new(values, shape.to_vec()), &device)
+}
