@@ -262,19 +262,14 @@ impl TwoTower {
             positive = positive - q.clone().reshape([b, 1]);
             logits = logits - q.reshape([1, b]);
         }
-        let lse = if self.remove_accidental_hits {
-            // Every entry whose item is the row's positive item (the diagonal included) leaves
-            // the softmax; the positive itself is added back once: logaddexp(lse_rest, positive).
-            let row = items.clone().reshape([b, 1]).expand([b, b]);
-            let col = items.reshape([1, b]).expand([b, b]);
-            let rest = logits.mask_fill(row.equal(col), -1e9);
-            let max = rest.clone().max_dim(1).max_pair(positive.clone()).detach(); // [b, 1]
-            ((rest - max.clone()).exp().sum_dim(1) + (positive.clone() - max.clone()).exp()).log()
-                + max
-        } else {
-            let max = logits.clone().max_dim(1).detach();
-            (logits - max.clone()).exp().sum_dim(1).log() + max
-        };
+        // With the mask, every entry whose item is the row's positive item (the diagonal
+        // included) leaves the softmax and the positive is added back once.
+        let lse = crate::fused::row_lse(
+            logits,
+            positive.clone(),
+            items,
+            self.remove_accidental_hits,
+        );
         let per_row = (lse - positive).reshape([b]);
         if self.sum_loss {
             per_row.sum()

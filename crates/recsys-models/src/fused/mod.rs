@@ -6,7 +6,9 @@
 //! - [`pair`]: [`pair_dot`], [`pair_product`] and [`pair_concat`] combine looked-up rows `P[u_b]`
 //!   and `Q[i_b]` (MF's score, GMF's vector, the MLP's input) without copying the rows first;
 //! - [`linear`]: [`dense`], a dense layer `x W + b` in one matrix product into a buffer that
-//!   starts as the bias, and its backward in three.
+//!   starts as the bias, and its backward in three;
+//! - [`softmax`]: [`row_lse`], the two-tower softmax's normaliser over a batch's logits, with
+//!   repeated items masked, in two passes over a row and one for its backward.
 //!
 //! The operations are Burn backend extensions implemented for Flex and NdArray, with their own
 //! backward under autodiff. Other devices (the GPU runtimes) take the composition, which is also
@@ -18,6 +20,7 @@
 
 pub mod linear;
 pub mod pair;
+pub mod softmax;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -32,6 +35,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 
 pub use self::linear::dense;
 pub use self::pair::{Lookup, pair_concat, pair_dot, pair_product};
+pub use self::softmax::row_lse;
 use crate::embedding::on_cpu;
 
 /// Whether `t` takes the fused path: a CPU backend's f32 tensor.
