@@ -225,10 +225,8 @@ impl AutoRec {
     pub fn forward(&self, rows: Tensor<2>) -> Tensor<2> {
         let (last, hidden) = self.layers.split_last().expect("at least one layer");
         let x = hidden.iter().fold(rows, |x, layer| {
-            crate::layers::dropout(
-                &self.dropout,
-                self.activation.apply(crate::fused::dense(layer, x)),
-            )
+            self.dropout
+                .forward(self.activation.apply(crate::fused::dense(layer, x)))
         });
         self.output_activation.apply(crate::fused::dense(last, x))
     }
@@ -404,7 +402,7 @@ impl RatingModel for AutoRec {
     type Batch = RowBatch;
 
     fn loss(&self, batch: &RowBatch) -> ModelLoss {
-        let recon = self.forward(crate::layers::dropout(&self.input_dropout, batch.rows.clone()));
+        let recon = self.forward(self.input_dropout.forward(batch.rows.clone()));
         let observed = batch.mask.clone().sum().clamp_min(1.0);
         let loss = masked_mse(recon, batch.rows.clone(), batch.mask.clone());
         let l2 = (self.l2 > 0.0)

@@ -2,53 +2,12 @@
 //! sums of the kernels of [`Linear`] layers.
 
 use burn::module::Param;
-use burn::nn::{Dropout, Linear};
+use burn::nn::Linear;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-
-/// `layer.forward(x)` (Burn's dropout: during training, each entry kept with probability
-/// `1 - prob` and scaled by `1 / (1 - prob)`, else zeroed), with the mask drawn on the host by a
-/// SplitMix64 stream on the CPU backends. Burn draws each entry from ChaCha on the host, which
-/// took most of a RecommenderNet step; here one draw from Burn's generator seeds the stream, so
-/// masks follow Burn's seeding. The kept entries are `x * (1 / (1 - prob))`, the same value as
-/// Burn's `(x * 1) * (1 / (1 - prob))`. Other devices use Burn's dropout, drawn on the device.
-pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if !crate::embedding::on_cpu(&device) {
-        return layer.forward(x);
-    }
-    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
-        return x;
-    }
-    let keep = 1.0 - layer.prob;
-    let seed_bits: Vec<f32> =
-        Tensor::<1>::random([2], burn::tensor::Distribution::Uniform(0.0, 1.0), &device)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 draws");
-    let mut state = (u64::from(seed_bits[0].to_bits()) << 32) | u64::from(seed_bits[1].to_bits());
-    let scale = (1.0 / keep) as f32;
-    // Entry kept when its 24-bit draw is below keep · 2^24.
-    let threshold = (keep * (1u64 << 24) as f64) as u64;
-    let shape = x.shape();
-    let n = shape.num_elements();
-    let mut mask = Vec::with_capacity(n + 1);
-    while mask.len() < n {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        for draw in [z >> 40, (z >> 16) & 0xFF_FFFF] {
-            mask.push(if draw < threshold { scale } else { 0.0 });
-        }
-    }
-    mask.truncate(n);
-    x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
-}
 
 /// An element-wise activation, chosen in a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,38 +128,4 @@ pub fn kernel_l1<'a>(layers: impl IntoIterator<Item = &'a Linear>) -> Option<Ten
         .into_iter()
         .map(|l| l.weight.val().abs().sum())
         .reduce(|a, b| a + b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::nn::DropoutConfig;
-
-    #[test]
-    fn dropout_keeps_its_share_scaled_while_training_only() {
-        let layer = DropoutConfig::new(0.3).init();
-        let training = Device::flex().autodiff();
-        let x = Tensor::<2>::ones([400, 250], &training);
-        let y: Vec<f32> = dropout(&layer, x)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
-        let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
-        assert!((kept - 0.7).abs() < 0.005, "kept share {kept}");
-        let scale = (1.0 / 0.7f64) as f32;
-        assert!(y.iter().all(|&v| v == 0.0 || v == scale));
-        // Two calls draw two masks.
-        let again: Vec<f32> = dropout(&layer, Tensor::<2>::ones([400, 250], &training))
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
-        assert_ne!(y, again);
-        // Without autodiff (inference), or with prob 0, the input comes back as it is.
-        let plain = Tensor::<2>::ones([3, 4], &Device::flex());
-        let out = dropout(&layer, plain.clone());
-        assert_eq!(out.into_data(), plain.into_data());
-        let none = DropoutConfig::new(0.0).init();
-        let x = Tensor::<2>::ones([3, 4], &training);
-        assert_eq!(dropout(&none, x.clone()).into_data(), x.into_data());
-    }
 }

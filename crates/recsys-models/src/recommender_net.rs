@@ -154,9 +154,9 @@ impl RecommenderNet {
                 .mul_scalar(self.l2 / batch.max(1) as f32)
         });
         let (last, hidden) = self.layers.split_last().expect("output layer");
-        let x = crate::layers::dropout(&self.input_dropout, pq);
+        let x = self.input_dropout.forward(pq);
         let x = hidden.iter().fold(x, |x, l| {
-            crate::layers::dropout(&self.dropout, relu(crate::fused::dense(l, x)))
+            self.dropout.forward(relu(crate::fused::dense(l, x)))
         });
         (crate::fused::dense(last, x).reshape([batch]), penalty)
     }

@@ -131,7 +131,7 @@ impl DenseBlock {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         relu(unit_norm_forward(
             &self.dense,
-            crate::layers::dropout(&self.dropout, self.norm.forward(x)),
+            self.dropout.forward(self.norm.forward(x)),
         ))
     }
 }

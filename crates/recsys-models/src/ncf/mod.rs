@@ -289,7 +289,7 @@ impl Ncf {
             let x = self
                 .mlp
                 .iter()
-                .fold(x, |x, l| crate::layers::dropout(&self.dropout, self.act(fused::dense(l, x))));
+                .fold(x, |x, l| self.dropout.forward(self.act(fused::dense(l, x))));
             parts.push(x);
         }
         let h = if parts.len() == 1 {
