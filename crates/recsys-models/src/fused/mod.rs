@@ -39,12 +39,32 @@ pub use self::softmax::row_lse;
 use crate::embedding::on_cpu;
 
 /// Whether `t` takes the fused path: a CPU backend's f32 tensor.
+/// `f()`, compiled for AVX2 and FMA when the processor has them, so that the loops inlined into
+/// it use eight lanes; as compiled for the baseline otherwise. Burn's CPU kernels choose their
+/// instructions at run time the same way.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the processor has the features `avx2` is compiled for.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
 pub(crate) fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
     on_cpu(&t.device()) && t.dtype() == DType::F32
 }
 
 /// The inner product, in eight running sums that the compiler keeps in one vector register
 /// (a plain sum is one chain of dependent additions, which it may not reorder).
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let n = a.len().min(b.len());

@@ -20,7 +20,7 @@ use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Int, Tensor};
 
-use super::{HostView, dims2, dot, fusable, tensor_like};
+use super::{HostView, dims2, dot, fusable, simd, tensor_like};
 
 /// Operations that Burn composes from several passes, done in one on the CPU backends.
 ///
@@ -183,7 +183,7 @@ fn pair_host<B: HostView>(
     );
     let batch = u.len();
     let rows = u.iter().zip(&i).map(|(&u, &i)| (pv.row(u), qv.row(i)));
-    match pair {
+    simd(|| match pair {
         Pair::Dot => {
             let out: Vec<f32> = rows.map(|(a, b)| dot(a, b)).collect();
             tensor_like::<B>(p, out, &[batch])
@@ -203,7 +203,7 @@ fn pair_host<B: HostView>(
             }
             tensor_like::<B>(p, out, &[batch, dp + dq])
         }
-    }
+    })
 }
 
 /// The gradient of one side's table under `pair`: `table` is its shape, `rows` its indices,
@@ -222,7 +222,7 @@ fn pair_grad<B: HostView>(
     let [n, dim] = table;
     let g = B::rows(grad);
     let mut out = vec![0f32; n * dim];
-    match pair {
+    simd(|| match pair {
         Pair::Dot | Pair::Product => {
             let other = B::rows(other);
             for (b, (&r, &o)) in rows.iter().zip(other_rows).enumerate() {
@@ -249,7 +249,7 @@ fn pair_grad<B: HostView>(
                 }
             }
         }
-    }
+    });
     tensor_like::<B>(grad, out, &table)
 }
 

@@ -18,7 +18,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Int, Tensor};
 use rayon::prelude::*;
 
-use super::{HostView, Rows, dims2, fusable, tensor_like};
+use super::{HostView, Rows, dims2, fusable, simd, tensor_like};
 
 /// The rows' log-sum-exp in one operation on the CPU backends.
 #[backend_extension(Autodiff, Flex, NdArray)]
@@ -110,20 +110,22 @@ fn lse_host(logits: &Rows, positive: &Rows, items: &[u32], mask: bool, b: usize)
     (0..b)
         .into_par_iter()
         .map(|a| {
-            let (row, keep) = (logits.row(a), kept(mask, items, a));
-            let pos = positive.row(a)[0];
-            let mut max = if mask { pos } else { f32::NEG_INFINITY };
-            for (&x, &item) in row.iter().zip(items) {
-                let x = if keep(item) { x } else { f32::NEG_INFINITY };
-                max = if x > max { x } else { max };
-            }
-            let mut sum = 0f32;
-            for (&x, &item) in row.iter().zip(items) {
-                let e = exp(x - max);
-                sum += if keep(item) { e } else { 0.0 };
-            }
-            let sum = if mask { sum + exp(pos - max) } else { sum };
-            sum.ln() + max
+            simd(|| {
+                let (row, keep) = (logits.row(a), kept(mask, items, a));
+                let pos = positive.row(a)[0];
+                let mut max = if mask { pos } else { f32::NEG_INFINITY };
+                for (&x, &item) in row.iter().zip(items) {
+                    let x = if keep(item) { x } else { f32::NEG_INFINITY };
+                    max = if x > max { x } else { max };
+                }
+                let mut sum = 0f32;
+                for (&x, &item) in row.iter().zip(items) {
+                    let e = exp(x - max);
+                    sum += if keep(item) { e } else { 0.0 };
+                }
+                let sum = if mask { sum + exp(pos - max) } else { sum };
+                sum.ln() + max
+            })
         })
         .collect()
 }
@@ -201,11 +203,13 @@ impl<B: Backend + HostView> Backward<B, 2> for RowLseBackward {
                 out.par_chunks_mut(n.max(1))
                     .enumerate()
                     .for_each(|(a, dst)| {
-                        let (ga, l, keep) = (g.row(a)[0], lse[a], kept(mask, &items, a));
-                        for ((d, &x), &item) in dst.iter_mut().zip(rows.row(a)).zip(&items) {
-                            let e = ga * exp(x - l);
-                            *d = if keep(item) { e } else { 0.0 };
-                        }
+                        simd(|| {
+                            let (ga, l, keep) = (g.row(a)[0], lse[a], kept(mask, &items, a));
+                            for ((d, &x), &item) in dst.iter_mut().zip(rows.row(a)).zip(&items) {
+                                let e = ga * exp(x - l);
+                                *d = if keep(item) { e } else { 0.0 };
+                            }
+                        })
                     });
                 tensor_like::<B>(&logits, out, &[b, n])
             },
