@@ -10,35 +10,26 @@
 //! - [`softmax`]: [`row_lse`], the two-tower softmax's normaliser over a batch's logits, with
 //!   repeated items masked, in two passes over a row and one for its backward.
 //!
-//! The operations are Burn backend extensions implemented for Flex and NdArray, with their own
-//! backward under autodiff. Other devices (the GPU runtimes) take the composition, which is also
-//! the reference the tests hold the fused values and gradients to (within 1e-5).
-
-// NdArray is deprecated in Burn 0.22; the product keeps it as a backend, so it has the
-// extensions too, and the code the extension macro generates names it.
-#![allow(deprecated)]
+//! The operations are Burn backend extensions implemented for Flex, the CPU backend made fast,
+//! with their own backward under autodiff. Other devices (NdArray, the GPU runtimes) take the
+//! composition, which is also the reference the tests hold the fused values and gradients to
+//! (within 1e-5).
 
 pub mod linear;
 pub mod pair;
 pub mod softmax;
 
 use std::borrow::Cow;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
-use burn::backend::NdArray;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{FloatTensorOps, IntTensorOps};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Backend, Flex, TensorMetadata};
+use burn::backend::{Backend, DispatchDevice, Flex, TensorMetadata};
 use burn::tensor::{DType, Tensor, TensorData};
 
 pub use self::linear::dense;
 pub use self::pair::{Lookup, pair_concat, pair_dot, pair_product};
 pub use self::softmax::row_lse;
-use crate::embedding::on_cpu;
 
-/// Whether `t` takes the fused path: a CPU backend's f32 tensor.
 /// `f()`, compiled for AVX2 and FMA when the processor has them, so that the loops inlined into
 /// it use eight lanes; as compiled for the baseline otherwise. Burn's CPU kernels choose their
 /// instructions at run time the same way.
@@ -58,8 +49,10 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether `t` takes the fused path: an f32 tensor on Flex.
 pub(crate) fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
-    on_cpu(&t.device()) && t.dtype() == DType::F32
+    let device = t.device().without_autodiff();
+    matches!(device.as_dispatch(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
 }
 
 /// The inner product, in eight running sums that the compiler keeps in one vector register
@@ -109,7 +102,7 @@ impl Rows<'_> {
     }
 }
 
-/// Host views of a CPU backend's tensors: borrowed where the backend allows, copied otherwise.
+/// Host views of a CPU backend's tensors: borrowed where the layout allows, copied otherwise.
 pub trait HostView: Backend {
     /// The rows of an f32 matrix or vector.
     fn rows(t: &FloatTensor<Self>) -> Rows<'_>;
@@ -152,30 +145,6 @@ impl HostView for Flex {
     }
 }
 
-impl HostView for NdArray {
-    fn rows(t: &FloatTensor<Self>) -> Rows<'_> {
-        let dims = t.shape().to_vec();
-        let width = if dims.len() == 2 { dims[1] } else { 1 };
-        Rows::owned(float_values(ready(Self::float_into_data(t.clone()))), width)
-    }
-
-    fn indices(t: &IntTensor<Self>) -> Vec<usize> {
-        int_values(ready(Self::int_into_data(t.clone())))
-    }
-}
-
-/// The value of a CPU backend's read: its future is ready when first polled.
-fn ready<T, E: std::fmt::Debug>(f: impl Future<Output = Result<T, E>>) -> T {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v.expect("reading a CPU tensor");
-        }
-        std::thread::yield_now();
-    }
-}
-
 fn float_values(data: TensorData) -> Vec<f32> {
     data.iter::<f32>().collect()
 }
@@ -202,4 +171,24 @@ pub(crate) fn tensor_like<B: Backend>(
 ) -> FloatTensor<B> {
     let device = like.device();
     B::float_from_data(TensorData::new(values, shape.to_vec()), &device)
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use burn::tensor::Tensor;
+
+    pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    /// Each `a[i]` within `tol · (1 + |b[i]|)` of `b[i]`.
+    pub fn close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
 }
