@@ -165,6 +165,15 @@ impl SparseColumns {
     /// (then the dense product is faster).
     fn of(x: &Rows, m: usize, k: usize) -> Option<Self> {
         let limit = m * k / SPARSE_BELOW;
+        // Dense inputs (most layers') are told apart by 64 rows spread over the batch.
+        let step = (m / 64).max(1);
+        let sampled = (0..m)
+            .step_by(step)
+            .map(|r| x.row(r).iter().filter(|&&v| v != 0.0).count());
+        let (rows, nonzero) = sampled.fold((0, 0), |(n, z), c| (n + 1, z + c));
+        if nonzero > rows * k / SPARSE_BELOW {
+            return None;
+        }
         // By row first, as `x` lies, then sorted into columns by counting.
         let mut by_row: Vec<(u32, u32, f32)> = Vec::with_capacity(limit.min(1 << 20));
         let mut counts = vec![0usize; k + 1];

@@ -18,6 +18,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Int, Tensor};
+use rayon::prelude::*;
 
 use super::{HostView, dims2, dot, fusable, simd, tensor_like};
 
@@ -220,35 +221,49 @@ fn pair_grad<B: HostView>(
 ) -> FloatTensor<B> {
     let [n, dim] = table;
     let g = B::rows(grad);
+    let other = B::rows(other);
     let mut out = vec![0f32; n * dim];
-    simd(|| match pair {
-        Pair::Dot | Pair::Product => {
-            let other = B::rows(other);
-            for (b, (&r, &o)) in rows.iter().zip(other_rows).enumerate() {
-                let (src, gb) = (other.row(o), g.row(b));
-                let dst = &mut out[r * dim..][..dim];
-                if pair == Pair::Dot {
-                    let gb = gb[0];
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d += gb * s;
+    // Each thread owns a range of the table's rows and adds, in batch order, the entries that
+    // land there: the same sums as one pass, without two threads writing one row.
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let offset = if first {
+        0
+    } else {
+        g.width.saturating_sub(dim)
+    };
+    out.par_chunks_mut(per * dim.max(1))
+        .enumerate()
+        .for_each(|(t, chunk)| {
+            simd(|| {
+                let lo = t * per;
+                let hi = lo + chunk.len() / dim.max(1);
+                for (b, (&r, &o)) in rows.iter().zip(other_rows).enumerate() {
+                    if r < lo || r >= hi {
+                        continue;
                     }
-                } else {
-                    for ((d, s), gb) in dst.iter_mut().zip(src).zip(gb) {
-                        *d += gb * s;
+                    let dst = &mut chunk[(r - lo) * dim..][..dim];
+                    let gb = g.row(b);
+                    match pair {
+                        Pair::Dot => {
+                            let gb = gb[0];
+                            for (d, s) in dst.iter_mut().zip(other.row(o)) {
+                                *d += gb * s;
+                            }
+                        }
+                        Pair::Product => {
+                            for ((d, s), gb) in dst.iter_mut().zip(other.row(o)).zip(gb) {
+                                *d += gb * s;
+                            }
+                        }
+                        Pair::Concat => {
+                            for (d, s) in dst.iter_mut().zip(&gb[offset..][..dim]) {
+                                *d += s;
+                            }
+                        }
                     }
                 }
-            }
-        }
-        Pair::Concat => {
-            let offset = if first { 0 } else { g.width - dim };
-            for (b, &r) in rows.iter().enumerate() {
-                let src = &g.row(b)[offset..][..dim];
-                for (d, s) in out[r * dim..][..dim].iter_mut().zip(src) {
-                    *d += s;
-                }
-            }
-        }
-    });
+            })
+        });
     tensor_like::<B>(grad, out, &table)
 }
 
