@@ -416,12 +416,18 @@ mod tests {
                     let reference = run(composed(kind, p.clone(), q.clone(), u, i, |t, idx| {
                         t.select(0, idx)
                     }));
-                    for (a, b) in [
-                        (&fast.0, &reference.0),
-                        (&fast.1, &reference.1),
-                        (&fast.2, &reference.2),
-                    ] {
-                        close(a, b, 1e-5);
+                    if kind == Pair::Dot {
+                        // Eight running sums: a different order of additions than `sum_dim`.
+                        for (a, b) in [
+                            (&fast.0, &reference.0),
+                            (&fast.1, &reference.1),
+                            (&fast.2, &reference.2),
+                        ] {
+                            close(a, b, 1e-5);
+                        }
+                    } else {
+                        // The same products and sums in the same order: Burn's values exactly.
+                        assert_eq!(fast, reference, "{kind:?} {dp} {dq}");
                     }
                 }
             }
