@@ -139,20 +139,24 @@ impl RecommenderNet {
         items: Tensor<1, Int>,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
         let [batch] = users.dims();
-        // `[p_u ; q_i]`, whose squared sum is both rows' (the penalty).
-        let pq = crate::fused::pair_concat(
-            self.user_embedding.table(),
-            self.item_embedding.table(),
-            users,
-            items,
-            EmbeddingTable::lookup_in,
-        );
-        let penalty = (self.l2 > 0.0).then(|| {
-            pq.clone()
-                .square()
-                .sum()
-                .mul_scalar(self.l2 / batch.max(1) as f32)
-        });
+        // `[p_u ; q_i]`: fused without an L2 penalty; with one, the penalty reads the same
+        // looked-up rows, so that their gradients add up as in Burn's composition.
+        let (pq, penalty) = if self.l2 > 0.0 {
+            let p = self.user_embedding.lookup(users);
+            let q = self.item_embedding.lookup(items);
+            let penalty = (p.clone().square().sum() + q.clone().square().sum())
+                .mul_scalar(self.l2 / batch.max(1) as f32);
+            (Tensor::cat(vec![p, q], 1), Some(penalty))
+        } else {
+            let pq = crate::fused::pair_concat(
+                self.user_embedding.table(),
+                self.item_embedding.table(),
+                users,
+                items,
+                EmbeddingTable::lookup_in,
+            );
+            (pq, None)
+        };
         let (last, hidden) = self.layers.split_last().expect("output layer");
         let x = self.input_dropout.forward(pq);
         let x = hidden.iter().fold(x, |x, l| {

@@ -5,8 +5,8 @@
 //! pass on the host and has its own backward:
 //! - [`pair`]: [`pair_dot`], [`pair_product`] and [`pair_concat`] combine looked-up rows `P[u_b]`
 //!   and `Q[i_b]` (MF's score, GMF's vector, the MLP's input) without copying the rows first;
-//! - [`linear`]: [`dense`], a dense layer `x W + b` in one matrix product into a buffer that
-//!   starts as the bias, and its backward in three;
+//! - [`linear`]: [`dense`], a dense layer `x W + b` as one matrix product into a plain buffer
+//!   and the bias added in place, its backward in two products and a reduction;
 //! - [`softmax`]: [`row_lse`], the two-tower softmax's normaliser over a batch's logits, with
 //!   repeated items masked, in two passes over a row and one for its backward.
 //!

@@ -108,10 +108,13 @@ pub struct Ncf {
     inputs: Option<NcfInputs>,
 }
 
-/// Vectors of one side (users or items) for both branches.
+/// Vectors of one side (users or items) for both branches, and their squared sum for the L2
+/// penalty of looked-up rows.
 struct Side {
     gmf: Option<Tensor<2>>,
     mlp: Option<Tensor<2>>,
+    /// `Σ` of the squared looked-up embedding rows (`None` for projections or without L2).
+    sq: Option<Tensor<1>>,
 }
 
 impl Ncf {
@@ -222,17 +225,27 @@ impl Ncf {
                 ))
             }
         };
-        let vectors = |tower: &Option<Tower>| {
+        let mut sq: Option<Tensor<1>> = None;
+        let mut vectors = |tower: &Option<Tower>| {
             tower.as_ref().map(|t| match (&t.embedding, &rows) {
-                (Some(e), _) => e.lookup(idx.clone()),
+                (Some(e), _) => {
+                    let v = e.lookup(idx.clone());
+                    if self.l2 > 0.0 {
+                        let s = v.clone().square().sum();
+                        sq = Some(match sq.take() {
+                            Some(a) => a + s,
+                            None => s,
+                        });
+                    }
+                    v
+                }
                 (None, Some(r)) => self.act(fused::dense(t.dense.as_ref().expect("dense"), r.clone())),
                 (None, None) => unreachable!("rating rows are built for projections"),
             })
         };
-        Side {
-            gmf: vectors(g),
-            mlp: vectors(m),
-        }
+        let gmf = vectors(g);
+        let mlp = vectors(m);
+        Side { gmf, mlp, sq }
     }
 
     /// Logits of pairs whose user vectors are `u` and item vectors `i` (row `k` with row `k`).
@@ -247,7 +260,10 @@ impl Ncf {
     }
 
     /// Logits of pairs of looked-up ids, with the pairs' rows combined by the fused operations
-    /// ([`crate::fused`]; the same composition as [`fuse`](Self::fuse) off the CPU).
+    /// ([`crate::fused`]; the same composition as [`fuse`](Self::fuse) off Flex). Only without
+    /// an L2 penalty: the penalty reads the same looked-up rows, and through one lookup their
+    /// gradients add up in the order Burn's autodiff gives them, which a second lookup would
+    /// change (and with it the training's rounding).
     fn fuse_ids(&self, users: &Tensor<1, Int>, items: &Tensor<1, Int>) -> Tensor<1> {
         let tables = |u: &Option<Tower>, i: &Option<Tower>| {
             let table = |t: &Option<Tower>| {
@@ -263,22 +279,6 @@ impl Ncf {
         let mlp = tables(&self.mlp_user, &self.mlp_item)
             .map(|(p, q)| fused::pair_concat(p, q, u, i, EmbeddingTable::lookup_in));
         self.head(gmf, mlp)
-    }
-
-    /// `Σ` of the squared embedding rows looked up for `users` and `items` (the L2 penalty's
-    /// data-dependent part); `None` for rating-vector inputs.
-    fn rows_sq(&self, users: &Tensor<1, Int>, items: &Tensor<1, Int>) -> Option<Tensor<1>> {
-        let side = |towers: [&Option<Tower>; 2], idx: &Tensor<1, Int>| {
-            towers
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.embedding.as_ref())
-                .map(|e| e.lookup(idx.clone()).square().sum())
-                .collect::<Vec<_>>()
-        };
-        let mut all = side([&self.gmf_user, &self.mlp_user], users);
-        all.extend(side([&self.gmf_item, &self.mlp_item], items));
-        all.into_iter().reduce(|a, b| a + b)
     }
 
     /// The logit from GMF's vector `gmf` (`p ⊙ q`) and the MLP's input `mlp` (`[p ; q]`).
@@ -334,18 +334,19 @@ impl Ncf {
         } else {
             (None, None)
         };
-        let z = match self.input {
-            NcfInput::Ids => self.fuse_ids(&users, &items),
-            NcfInput::RatingVectors => {
+        let (z, rows) = match self.input {
+            NcfInput::Ids if self.l2 == 0.0 => (self.fuse_ids(&users, &items), None),
+            _ => {
                 let u = self.side(users.clone(), true, hide_u);
                 let i = self.side(items.clone(), false, hide_i);
-                self.fuse(&u, &i)
+                let rows = match (u.sq.clone(), i.sq.clone()) {
+                    (Some(a), Some(b)) => Some((a + b).div_scalar(batch.max(1) as f32)),
+                    (a, b) => a.or(b).map(|s| s.div_scalar(batch.max(1) as f32)),
+                };
+                (self.fuse(&u, &i), rows)
             }
         };
         let penalty = (self.l2 > 0.0).then(|| {
-            let rows = self
-                .rows_sq(&users, &items)
-                .map(|s| s.div_scalar(batch.max(1) as f32));
             let p = match (rows, self.kernel_penalty()) {
                 (Some(a), Some(b)) => a + b,
                 (a, b) => a.or(b).expect("an output layer at least"),
@@ -523,10 +524,12 @@ impl Scorer for Ncf {
             let su = Side {
                 gmf: expand(&u.gmf, start, len, true),
                 mlp: expand(&u.mlp, start, len, true),
+                sq: None,
             };
             let si = Side {
                 gmf: expand(&i.gmf, start, len, false),
                 mlp: expand(&i.mlp, start, len, false),
+                sq: None,
             };
             blocks.push(self.to_rating(self.fuse(&su, &si)).reshape([len, n]));
         }
