@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use recsys::data::SplitKind;
 use recsys::models::MfConfig;
 use recsys::serve::{Limits, LoadOptions, ServeConfig, Spawned};
-use recsys::train::ann::{Hnsw, HnswParams, Measure, RunIndex};
+use recsys::train::ann::{IndexParams, ItemIndex, IvfParams, Measure, Method, RunIndex};
 use recsys::train::retrieval::Retrieval;
 use recsys::train::{
     BackendKind, Checkpoint, DataRecipe, ModelConfig, OptimizerConfig, RunConfig, TrainConfig,
@@ -478,36 +478,47 @@ fn an_index_serves_the_same_recommendations() {
     train_fixture_run(data, &run_dir, 1);
     let run = load_run(&run_dir, Checkpoint::Best, Some((BackendKind::Flex, 0))).unwrap();
     let r = Retrieval::new(&run).unwrap();
-    let params = HnswParams::default();
-    let ip = Hnsw::build(&r.items, Measure::InnerProduct, params);
-    let cos = Hnsw::build(
-        &recsys::train::topk::item_vectors(&run).unwrap(),
-        Measure::Cosine,
-        params,
-    );
-    RunIndex::new(N_ITEMS, params, Some(ip), Some(cos))
-        .save(&run_dir)
-        .unwrap();
-    let s = recsys::serve::spawn(&config(vec![("mf".into(), run_dir.clone())])).unwrap();
-    let (_, models) = get(&s, "/v1/models");
-    assert!(models.contains("\"index\":true"), "{models}");
     let mut exact_cfg = config(vec![("mf".into(), run_dir.clone())]);
     exact_cfg.load.exact = true;
     let e = recsys::serve::spawn(&exact_cfg).unwrap();
-    for user in ["1", "17", "45"] {
-        let body = json!({"user": user, "k": 5, "exclude_seen": true}).to_string();
-        let (_, a) = post(&s, "/v1/recommend", &body);
-        let (_, b) = post(&e, "/v1/recommend", &body);
-        // A 40-item graph is searched in full: the same lists.
-        assert_eq!(
-            items(&a, "recommendations"),
-            items(&b, "recommendations"),
-            "user {user}"
+    for method in [Method::Ivf, Method::Hnsw] {
+        // Every list scanned, or a 40-item graph searched in full: the same lists as exact.
+        let params = IndexParams {
+            method,
+            ivf: IvfParams {
+                probes: usize::MAX,
+                ..IvfParams::default()
+            },
+            ..IndexParams::default()
+        };
+        let ip = ItemIndex::build(&r.items, Measure::InnerProduct, &params);
+        let cos = ItemIndex::build(
+            &recsys::train::topk::item_vectors(&run).unwrap(),
+            Measure::Cosine,
+            &params,
         );
+        RunIndex::new(N_ITEMS, params, Some(ip), Some(cos))
+            .save(&run_dir)
+            .unwrap();
+        let s = recsys::serve::spawn(&config(vec![("mf".into(), run_dir.clone())])).unwrap();
+        let (_, models) = get(&s, "/v1/models");
+        assert!(models.contains("\"index\":true"), "{models}");
+        let want = format!("\"index_method\":{}", json!(method));
+        assert!(models.contains(&want), "{models}");
+        for user in ["1", "17", "45"] {
+            let body = json!({"user": user, "k": 5, "exclude_seen": true}).to_string();
+            let (_, a) = post(&s, "/v1/recommend", &body);
+            let (_, b) = post(&e, "/v1/recommend", &body);
+            assert_eq!(
+                items(&a, "recommendations"),
+                items(&b, "recommendations"),
+                "{method:?}, user {user}"
+            );
+        }
+        let (_, a) = post(&s, "/v1/similar", r#"{"item": "3", "k": 5}"#);
+        let (_, b) = post(&e, "/v1/similar", r#"{"item": "3", "k": 5}"#);
+        assert_eq!(items(&a, "similar"), items(&b, "similar"), "{method:?}");
     }
-    let (_, a) = post(&s, "/v1/similar", r#"{"item": "3", "k": 5}"#);
-    let (_, b) = post(&e, "/v1/similar", r#"{"item": "3", "k": 5}"#);
-    assert_eq!(items(&a, "similar"), items(&b, "similar"));
 }
 
 /// Fold-in on ML-100K u1: a tenth of the users (those of id divisible by 10) are left out of

@@ -10,17 +10,28 @@ use serde_json::{Value, json};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Which suite: load, train, infer (top-100 for every user), ann (HNSW against brute
-    /// force), serve (load on `recsys serve`) or all (load, train, infer).
+    /// Which suite: load, train, infer (top-100 for every user), ann (the approximate indexes
+    /// against brute force), serve (load on `recsys serve`) or all (load, train, infer).
     #[arg(long, default_value = "load")]
     suite: String,
-    /// Ann suite: catalogue sizes of synthetic item vectors.
+    /// Ann suite: catalogue sizes of synthetic item vectors (0: none).
     #[arg(long, value_delimiter = ',', default_value = "26744,1000000")]
     ann_items: Vec<usize>,
     /// Ann suite: queries per size.
     #[arg(long, default_value_t = 500)]
     ann_queries: usize,
-    /// Ann suite: ef_search values (one graph per catalogue, searched at each value).
+    /// Ann suite: the kinds of index measured (ivf, hnsw).
+    #[arg(long, value_delimiter = ',', default_value = "ivf")]
+    ann_methods: Vec<String>,
+    /// Ann suite, inverted file: lists scanned per query (one index per catalogue, searched
+    /// at each value; 0: the default for its lists).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    ann_probes: Vec<usize>,
+    /// Ann suite: trained run directories whose own item vectors are measured too (their
+    /// users as queries).
+    #[arg(long, value_delimiter = ',')]
+    ann_runs: Vec<PathBuf>,
+    /// Ann suite, HNSW: ef_search values (one graph per catalogue, searched at each value).
     #[arg(long, value_delimiter = ',', default_value = "100")]
     ann_ef: Vec<usize>,
     /// Serve suite: requests in all (the run stops at this count or --time-limit).
@@ -95,9 +106,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "load" => load_suite(&args)?,
         "train" => train_suite(&args)?,
         "infer" => infer_suite(&args)?,
-        "ann" => {
-            crate::serve_bench::ann_suite(&args.ann_items, 32, args.ann_queries, &args.ann_ef)?
-        }
+        "ann" => crate::serve_bench::ann_suite(&crate::serve_bench::AnnPlan {
+            sizes: &args.ann_items,
+            dim: 32,
+            queries: args.ann_queries,
+            methods: &args.ann_methods,
+            probes: &args.ann_probes,
+            ef: &args.ann_ef,
+            runs: &args.ann_runs,
+        })?,
         "serve" => crate::serve_bench::serve_suite(
             &args
                 .serve_data

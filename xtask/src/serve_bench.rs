@@ -1,5 +1,5 @@
-//! `cargo xtask bench --suite ann` (HNSW recall and speed against brute force on synthetic item
-//! vectors) and `--suite serve` (a load generator against `recsys serve` over loopback).
+//! `cargo xtask bench --suite ann` (the approximate indexes' recall and speed against brute
+//! force on synthetic item vectors) and `--suite serve` (a load generator against `recsys serve` over loopback).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recsys_train::ann::{Hnsw, HnswParams, Measure};
+use recsys_train::ann::{HnswParams, IndexParams, ItemIndex, IvfParams, Measure, Method};
 use recsys_train::topk::{Vectors, dot, top_k_streamed};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,67 +33,165 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vectors {
     Vectors { values, n, dim }
 }
 
-/// Recall@10 and queries per second of HNSW against brute force, per catalogue size.
-pub fn ann_suite(sizes: &[usize], dim: usize, queries: usize, ef: &[usize]) -> Result<Value> {
+/// What the ann suite measures.
+pub struct AnnPlan<'a> {
+    pub sizes: &'a [usize],
+    pub dim: usize,
+    pub queries: usize,
+    /// `ivf`, `hnsw`.
+    pub methods: &'a [String],
+    /// Inverted file: lists scanned, each measured on one index (0: its default).
+    pub probes: &'a [usize],
+    /// HNSW: `ef_search` values, each measured on one graph.
+    pub ef: &'a [usize],
+    /// Trained runs whose own item vectors are measured too, each with its users as queries
+    /// (the first `queries` of them).
+    pub runs: &'a [PathBuf],
+}
+
+/// Recall@10 and queries per second of each index against brute force, per catalogue size.
+pub fn ann_suite(plan: &AnnPlan<'_>) -> Result<Value> {
     let mut rows = Vec::new();
-    for &n in sizes {
-        eprintln!("ann: {n} items, {dim} dimensions");
-        let items = clustered(n, dim, 200, 1);
-        let users = clustered(queries, dim, 200, 2);
-        let k = 10;
-        // Brute force as `--exact` serves it: every item scored, streamed through a heap of k.
+    for &n in plan.sizes.iter().filter(|&&n| n > 0) {
+        eprintln!("ann: {n} items, {} dimensions", plan.dim);
+        let items = clustered(n, plan.dim, 200, 1);
+        let users = clustered(plan.queries, plan.dim, 200, 2);
+        ann_catalogue(plan, "synthetic", &items, &users, &mut rows)?;
+    }
+    for dir in plan.runs {
+        let run = recsys_train::load_run(
+            dir,
+            recsys_train::Checkpoint::Best,
+            Some((recsys_train::BackendKind::Flex, 0)),
+        )?;
+        let r = recsys_train::retrieval::Retrieval::new(&run)
+            .with_context(|| format!("{}: the model has no retrieval vectors", dir.display()))?;
+        let users = Vectors {
+            n: r.users.n.min(plan.queries),
+            dim: r.users.dim,
+            values: r.users.values[..r.users.n.min(plan.queries) * r.users.dim].to_vec(),
+        };
+        eprintln!(
+            "ann: run {} ({} items, {} dimensions)",
+            dir.display(),
+            r.items.n,
+            r.items.dim
+        );
+        ann_catalogue(
+            plan,
+            &dir.display().to_string(),
+            &r.items,
+            &users,
+            &mut rows,
+        )?;
+    }
+    Ok(json!({"suite": "ann", "rows": rows}))
+}
+
+/// [`ann_suite`]'s figures for one catalogue `items`, queried by each of `users`.
+fn ann_catalogue(
+    plan: &AnnPlan<'_>,
+    source: &str,
+    items: &Vectors,
+    users: &Vectors,
+    rows: &mut Vec<Value>,
+) -> Result<()> {
+    let (n, dim, queries, k) = (items.n, items.dim, users.n, 10);
+    // Brute force as `--exact` serves it: every item scored, streamed through a heap of k.
+    let started = Instant::now();
+    let exact: Vec<Vec<u32>> = (0..queries)
+        .map(|q| {
+            let u = users.row(q);
+            top_k_streamed(n, k, &[], |i| dot(u, items.row(i)))
+                .iter()
+                .map(|s| s.0)
+                .collect()
+        })
+        .collect();
+    let brute_qps = queries as f64 / started.elapsed().as_secs_f64();
+    // Recall@10 and queries per second of one setting, single-threaded as brute force.
+    let measure = |index: &ItemIndex| {
         let started = Instant::now();
-        let exact: Vec<Vec<u32>> = (0..queries)
+        let found: Vec<Vec<u32>> = (0..queries)
             .map(|q| {
                 let u = users.row(q);
-                top_k_streamed(n, k, &[], |i| dot(u, items.row(i)))
+                index
+                    .search(u, k, |_| false, |i| dot(u, items.row(i as usize)))
+                    .unwrap_or_default()
                     .iter()
                     .map(|s| s.0)
                     .collect()
             })
             .collect();
-        let brute_qps = queries as f64 / started.elapsed().as_secs_f64();
-        // One graph (it does not depend on ef_search), searched at each width.
-        let params = HnswParams {
-            ef_construction: 100,
-            ef_search: ef.first().copied().unwrap_or(100),
-            seed: 42,
+        let qps = queries as f64 / started.elapsed().as_secs_f64();
+        let hits: usize = found
+            .iter()
+            .zip(&exact)
+            .map(|(f, e)| f.iter().filter(|i| e.contains(i)).count())
+            .sum();
+        (hits as f64 / (k * queries) as f64, qps)
+    };
+    for method in plan.methods {
+        // One index per catalogue: neither the lists nor the graph depend on the setting
+        // searched with.
+        let params = IndexParams {
+            method: match method.as_str() {
+                "ivf" => Method::Ivf,
+                "hnsw" => Method::Hnsw,
+                other => bail!("unknown index method {other:?}: expected ivf or hnsw"),
+            },
+            hnsw: HnswParams {
+                ef_construction: 100,
+                ef_search: plan.ef.first().copied().unwrap_or(100),
+                seed: 42,
+            },
+            ..IndexParams::default()
         };
         let started = Instant::now();
-        let mut index = Hnsw::build(&items, Measure::InnerProduct, params);
+        let mut index = ItemIndex::build(items, Measure::InnerProduct, &params);
         let build_s = started.elapsed().as_secs_f64();
-        for &ef_search in ef {
-            index.set_ef_search(ef_search)?;
-            let started = Instant::now();
-            let found: Vec<Vec<u32>> = (0..queries)
-                .map(|q| {
-                    let u = users.row(q);
-                    index
-                        .search(u, k, |_| false, |i| dot(u, items.row(i as usize)))
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|s| s.0)
-                        .collect()
-                })
-                .collect();
-            let ann_qps = queries as f64 / started.elapsed().as_secs_f64();
-            let hits: usize = found
-                .iter()
-                .zip(&exact)
-                .map(|(f, e)| f.iter().filter(|i| e.contains(i)).count())
-                .sum();
-            let recall = hits as f64 / (k * queries) as f64;
+        let settings: &[usize] = match params.method {
+            Method::Ivf => plan.probes,
+            Method::Hnsw => plan.ef,
+        };
+        for &setting in settings {
+            let label = match &mut index {
+                ItemIndex::Ivf(ivf) => {
+                    ivf.set_probes(if setting == 0 {
+                        IvfParams::probes_for(ivf.lists())
+                    } else {
+                        setting
+                    });
+                    format!("{} lists, {} probed", ivf.lists(), ivf.probes())
+                }
+                ItemIndex::Hnsw(graph) => {
+                    graph.set_ef_search(setting)?;
+                    format!("ef_search {setting}")
+                }
+            };
+            let (recall, ann_qps) = measure(&index);
             eprintln!(
-                "  ef_search {ef_search}: build {build_s:.1} s, recall@10 {recall:.4}, {ann_qps:.0} q/s vs brute force {brute_qps:.0} q/s ({:.1}x)",
+                "  {method} {label}: build {build_s:.1} s, recall@10 {recall:.4}, {ann_qps:.0} q/s vs brute force {brute_qps:.0} q/s ({:.1}x)",
                 ann_qps / brute_qps
             );
-            rows.push(json!({"n_items": n, "dim": dim, "queries": queries, "ef_construction": 100,
-                             "ef_search": ef_search, "build_seconds": build_s, "recall_at_10": recall,
-                             "ann_qps": ann_qps, "brute_force_qps": brute_qps,
-                             "speedup": ann_qps / brute_qps}));
+            let mut row = json!({"source": source, "n_items": n, "dim": dim, "queries": queries,
+                                 "method": method, "build_seconds": build_s,
+                                 "recall_at_10": recall, "ann_qps": ann_qps,
+                                 "brute_force_qps": brute_qps, "speedup": ann_qps / brute_qps});
+            match &index {
+                ItemIndex::Ivf(ivf) => {
+                    row["lists"] = json!(ivf.lists());
+                    row["probes"] = json!(ivf.probes());
+                }
+                ItemIndex::Hnsw(_) => {
+                    row["ef_construction"] = json!(100);
+                    row["ef_search"] = json!(setting);
+                }
+            }
+            rows.push(row);
         }
     }
-    Ok(json!({"suite": "ann", "rows": rows}))
+    Ok(())
 }
 
 /// What the load generator is asked.

@@ -45,7 +45,7 @@ pub struct RecommendArgs {
     /// How many of the user's highest-rated known items to show next to the recommendations.
     #[arg(long, default_value = "5")]
     top_rated: usize,
-    /// Brute force even when the run has an HNSW index (`recsys index`).
+    /// Brute force even when the run has an approximate index (`recsys index`).
     #[arg(long)]
     exact: bool,
     /// Print one JSON object on the last line of stdout.
@@ -77,7 +77,7 @@ pub struct SimilarArgs {
     /// Where --pairs writes its CSV (default: stdout).
     #[arg(long, requires = "pairs")]
     out: Option<PathBuf>,
-    /// Brute force even when the run has an HNSW index (`recsys index`).
+    /// Brute force even when the run has an approximate index (`recsys index`).
     #[arg(long)]
     exact: bool,
     #[arg(long)]
@@ -237,7 +237,7 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
     } else {
         (&[], &[])
     };
-    // Through the run's HNSW index when it has one (seen items still left out).
+    // Through the run's approximate index when it has one (seen items still left out).
     let indexed = if args.exact {
         None
     } else {
@@ -285,6 +285,7 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
             json!({"run_dir": args.run.run.display().to_string(),
                    "model": run.config.model.family(), "user": raw_user, "k": k,
                    "exclude_seen": args.exclude_seen, "n_known_items": own_items.len(),
+                   "index": indexed.as_ref().and_then(|r| r.index.as_ref()).map(|i| i.params.method),
                    "recommendations": recs, "top_rated": top})
         );
         return Ok(());
@@ -381,15 +382,17 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
         (None, None) => unreachable!("clap requires --item or --title"),
     };
     let k = clamp_k(args.k, run.n_items().saturating_sub(1))?;
-    let graph = if args.exact {
+    let index = if args.exact {
         None
     } else {
         RunIndex::load(&args.run.run, run.n_items())?.and_then(|i| i.cosine)
     };
     let cosine = |i: u32| topk::cosine_to_pair(&items, query, i);
-    let list = graph
-        .and_then(|g| g.search(items.row(query as usize), k, |i| i == query, cosine))
-        .unwrap_or_else(|| topk::similar_items(&items, query, k));
+    let found = index
+        .as_ref()
+        .and_then(|g| g.search(items.row(query as usize), k, |i| i == query, cosine));
+    let searched = found.as_ref().and(index.as_ref()).map(|i| i.method());
+    let list = found.unwrap_or_else(|| topk::similar_items(&items, query, k));
     if args.json {
         let sims: Vec<Value> = list
             .iter()
@@ -402,7 +405,7 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
             "{}",
             json!({"run_dir": args.run.run.display().to_string(),
                    "model": run.config.model.family(), "item": ids.items.raw_id(query),
-                   "title": title(&prep, query), "k": k, "similar": sims})
+                   "title": title(&prep, query), "k": k, "index": searched, "similar": sims})
         );
         return Ok(());
     }

@@ -50,7 +50,8 @@ enum Command {
     Export(infer_cmd::ExportArgs),
     /// Serve trained runs over HTTP (JSON endpoints, metrics, a page at /).
     Serve(Box<serve_cmd::ServeArgs>),
-    /// Build an HNSW index of a run's item vectors (used by recommend, similar and serve).
+    /// Build an approximate index (an inverted file, or an HNSW graph) of a run's item vectors,
+    /// used by recommend, similar and serve.
     Index(serve_cmd::IndexArgs),
     /// Debugging checks: overfit a tiny subset, or fail to learn random ratings.
     Sanity {

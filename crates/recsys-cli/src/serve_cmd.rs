@@ -1,5 +1,5 @@
-//! `recsys serve` (runs behind HTTP, `recsys-serve`) and `recsys index` (an HNSW index of a
-//! run's item vectors, `recsys_train::ann`).
+//! `recsys serve` (runs behind HTTP, `recsys-serve`) and `recsys index` (an approximate
+//! nearest-neighbour index of a run's item vectors, `recsys_train::ann`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use recsys_serve::{ADMIN_TOKEN_ENV, Limits, LoadOptions, ServeConfig};
-use recsys_train::ann::{Hnsw, HnswParams, INDEX_FILE, Measure, RunIndex};
+use recsys_train::ann::{
+    HnswParams, INDEX_FILE, IndexParams, ItemIndex, IvfParams, Measure, Method, RunIndex,
+};
 use recsys_train::retrieval::Retrieval;
 use recsys_train::{Checkpoint, load_run, topk};
 use serde_json::json;
@@ -84,10 +86,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 d["model"].as_str().unwrap_or(""),
                 d["n_users"],
                 d["n_items"],
-                if d["index"].as_bool() == Some(true) {
-                    ", HNSW index"
-                } else {
-                    ""
+                match d["index_method"].as_str() {
+                    Some("ivf") => ", inverted-file index",
+                    Some("hnsw") => ", HNSW index",
+                    _ => "",
                 },
                 r.dir.display()
             );
@@ -109,10 +111,19 @@ pub struct IndexArgs {
     checkpoint: Checkpoint,
     #[command(flatten)]
     backend: BackendArgs,
-    /// Candidates kept while building.
+    /// The kind of index: an inverted file of k-means lists, or an HNSW graph.
+    #[arg(long, value_enum, default_value_t = Method::Ivf)]
+    method: Method,
+    /// Inverted file: lists (0: about 4 √items).
+    #[arg(long, default_value = "0")]
+    lists: usize,
+    /// Inverted file: lists scanned per query (0: 2.5 √lists, at least 8).
+    #[arg(long, default_value = "0")]
+    probes: usize,
+    /// HNSW: candidates kept while building.
     #[arg(long, default_value = "100")]
     ef_construction: usize,
-    /// Candidates kept while searching.
+    /// HNSW: candidates kept while searching.
     #[arg(long, default_value = "100")]
     ef_search: usize,
     #[arg(long)]
@@ -121,17 +132,25 @@ pub struct IndexArgs {
 
 pub fn index(args: IndexArgs) -> Result<()> {
     let run = load_run(&args.run, args.checkpoint, args.backend.chosen())?;
-    let params = HnswParams {
-        ef_construction: args.ef_construction,
-        ef_search: args.ef_search,
-        ..HnswParams::default()
+    let params = IndexParams {
+        method: args.method,
+        ivf: IvfParams {
+            lists: args.lists,
+            probes: args.probes,
+            ..IvfParams::default()
+        },
+        hnsw: HnswParams {
+            ef_construction: args.ef_construction,
+            ef_search: args.ef_search,
+            ..HnswParams::default()
+        },
     };
     let started = Instant::now();
     let inner_product =
-        Retrieval::new(&run).map(|r| Hnsw::build(&r.items, Measure::InnerProduct, params));
+        Retrieval::new(&run).map(|r| ItemIndex::build(&r.items, Measure::InnerProduct, &params));
     let cosine = topk::item_vectors(&run)
         .ok()
-        .map(|v| Hnsw::build(&v, Measure::Cosine, params));
+        .map(|v| ItemIndex::build(&v, Measure::Cosine, &params));
     if inner_product.is_none() && cosine.is_none() {
         bail!(
             "model {} learns no item vectors to index",
@@ -140,6 +159,10 @@ pub fn index(args: IndexArgs) -> Result<()> {
     }
     let n_items = run.n_items();
     let (ip, cos) = (inner_product.is_some(), cosine.is_some());
+    let (lists, probes) = match inner_product.as_ref().or(cosine.as_ref()) {
+        Some(ItemIndex::Ivf(i)) => (Some(i.lists()), Some(i.probes())),
+        _ => (None, None),
+    };
     RunIndex::new(n_items, params, inner_product, cosine).save(&args.run)?;
     let seconds = started.elapsed().as_secs_f64();
     let path = args.run.join(INDEX_FILE);
@@ -148,12 +171,19 @@ pub fn index(args: IndexArgs) -> Result<()> {
             "{}",
             json!({"run_dir": args.run.display().to_string(), "index": path.display().to_string(),
                    "n_items": n_items, "inner_product": ip, "cosine": cos,
-                   "ef_construction": params.ef_construction, "ef_search": params.ef_search,
+                   "method": params.method, "lists": lists, "probes": probes,
+                   "ef_construction": params.hnsw.ef_construction,
+                   "ef_search": params.hnsw.ef_search,
                    "seconds": seconds})
         );
     } else {
         println!(
-            "HNSW index of {n_items} items ({}) written to {} in {seconds:.1} s",
+            "{} of {n_items} items ({}) written to {} in {seconds:.1} s",
+            match (params.method, lists, probes) {
+                (Method::Ivf, Some(l), Some(p)) =>
+                    format!("inverted file ({l} lists, {p} scanned per query)"),
+                _ => "HNSW index".to_string(),
+            },
             match (ip, cos) {
                 (true, true) => "inner product for recommend, cosine for similar",
                 (true, false) => "inner product for recommend",

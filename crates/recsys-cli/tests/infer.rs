@@ -408,3 +408,106 @@ fn export_to_a_bad_out_path_errors() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
+
+/// A copy of the shared run (so that an index written into it changes no other test's run).
+fn copy_of_run(name: &str) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("infer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy(Path::new(run_dir()), &dir);
+    dir
+}
+
+/// `recsys index` writes an inverted file (or, asked, an HNSW graph) that `recommend` and
+/// `similar` then search; scanning every list gives brute force's lists, `--exact` bypasses the
+/// index, and the default settings still find most of the exact top 10.
+#[test]
+fn index_is_built_and_searched() {
+    let dir = copy_of_run("index");
+    let run = dir.to_str().unwrap();
+    let recommend = |user: &str, exact: bool| {
+        let mut args = vec![
+            "recommend",
+            "--run",
+            run,
+            "--user",
+            user,
+            "-k",
+            "10",
+            "--json",
+        ];
+        if exact {
+            args.push("--exact");
+        }
+        json_ok(&recsys(&args))
+    };
+    let similar = |exact: bool| {
+        let mut args = vec!["similar", "--run", run, "--item", "50", "-k", "8", "--json"];
+        if exact {
+            args.push("--exact");
+        }
+        json_ok(&recsys(&args))
+    };
+    let users = ["1", "2", "3", "4", "5", "6", "7", "8"];
+    let exact: Vec<_> = users.iter().map(|u| recs(&recommend(u, true))).collect();
+    assert!(recommend("1", true)["index"].is_null());
+
+    let v = json_ok(&recsys(&[
+        "index", "--run", run, "--probes", "100000", "--json",
+    ]));
+    assert_eq!(v["method"], "ivf");
+    assert_eq!(v["inner_product"], true);
+    assert_eq!(v["cosine"], true);
+    let lists = v["lists"].as_u64().unwrap();
+    assert!(lists > 1, "{v}");
+    assert_eq!(v["probes"], lists);
+    // The same items; scores within rounding (the device scores the exact path, the host the
+    // index's).
+    let ids = |l: &[(String, f64)]| l.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>();
+    for (user, want) in users.iter().zip(&exact) {
+        let got = recommend(user, false);
+        assert_eq!(got["index"], "ivf");
+        let got = recs(&got);
+        assert_eq!(ids(&got), ids(want), "user {user}");
+        for ((_, a), (_, b)) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "user {user}: {a} vs {b}");
+        }
+    }
+    let s = similar(false);
+    assert_eq!(s["index"], "ivf");
+    assert_eq!(s["similar"], similar(true)["similar"]);
+
+    // The default lists scanned: most of the exact top 10, each with its exact score.
+    let v = json_ok(&recsys(&["index", "--run", run, "--json"]));
+    assert!(v["probes"].as_u64().unwrap() < lists, "{v}");
+    let mut hits = 0;
+    for (user, want) in users.iter().zip(&exact) {
+        for (item, score) in recs(&recommend(user, false)) {
+            if let Some((_, s)) = want.iter().find(|(i, _)| *i == item) {
+                assert!((s - score).abs() < 1e-5, "user {user}, item {item}");
+                hits += 1;
+            }
+        }
+    }
+    assert!(hits >= 70, "{hits} of the exact top 10 of 8 users");
+
+    let v = json_ok(&recsys(&[
+        "index", "--run", run, "--method", "hnsw", "--json",
+    ]));
+    assert_eq!(v["method"], "hnsw");
+    assert!(v["lists"].is_null());
+    assert_eq!(recommend("1", false)["index"], "hnsw");
+    assert_eq!(similar(false)["index"], "hnsw");
+}

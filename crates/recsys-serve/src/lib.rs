@@ -2,7 +2,7 @@
 //!
 //! Trained runs behind HTTP: `recsys serve`. One process serves one or more run directories,
 //! each loaded through [`recsys_train::load_run`] (the one scoring path); factorised models answer
-//! top-K on the host from their retrieval vectors (exact, or through the run's HNSW index),
+//! top-K on the host from their retrieval vectors (exact, or through the run's approximate index),
 //! other models on their device. Endpoints:
 //!
 //! - `GET /healthz`, `GET /readyz`, `GET /v1/models`, `GET /metrics` (Prometheus text);

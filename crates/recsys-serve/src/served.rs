@@ -121,6 +121,12 @@ impl ServedRun {
             "cold_start": if self.can_fold_in { "fold_in" } else { "popular" },
             "similar": self.item_vectors.is_some(),
             "index": self.retrieval.as_ref().is_some_and(|r| r.has_index()) && !self.exact,
+            "index_method": self
+                .retrieval
+                .as_ref()
+                .and_then(|r| r.index.as_ref())
+                .filter(|_| !self.exact)
+                .map(|i| i.params.method),
         })
     }
 

@@ -26,7 +26,7 @@
 //! - [`topk`]: top-K lists, item similarity and vector export of a loaded run.
 //! - [`tune`]: hyper-parameter search: search spaces, random and TPE samplers, median pruning,
 //!   the study log.
-//! - [`retrieval`]: host-side top-K of factorised runs (exact or through [`ann`]'s HNSW index)
+//! - [`retrieval`]: host-side top-K of factorised runs (exact or through an [`ann`] index)
 //!   and folded-in users.
 //! - [`replay`]: a run's data and split again, from its recipe.
 

@@ -1,6 +1,6 @@
 //! Top-K on the host for factorised models: the run's [`Retriever`](recsys_models::Retriever)
-//! vectors read once from the device, ranked by inner product (exactly, or through the run's HNSW
-//! index, [`crate::ann`]), with scores mapped through the family's [`Link`], so they equal
+//! vectors read once from the device, ranked by inner product (exactly, or through the run's
+//! approximate index, [`crate::ann`]), with scores mapped through the family's [`Link`], so they equal
 //! [`LoadedRun::score`]. What a server answers many small queries from, and what folded-in users
 //! (vectors the model never had) are ranked with.
 
@@ -51,7 +51,7 @@ impl Retrieval {
         Ok(Some(r))
     }
 
-    /// Whether top-K goes through an HNSW graph.
+    /// Whether top-K goes through an approximate index.
     pub fn has_index(&self) -> bool {
         self.index
             .as_ref()

@@ -20,7 +20,7 @@ use crate::loaded::LoadedRun;
 pub type Scored = (u32, f32);
 
 /// Ranking order: higher score first (NaN last), then lower item index.
-fn rank_order(a: &Scored, b: &Scored) -> Ordering {
+pub(crate) fn rank_order(a: &Scored, b: &Scored) -> Ordering {
     let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
     key(b.1)
         .total_cmp(&key(a.1))
@@ -50,6 +50,54 @@ impl Ord for Worst {
     }
 }
 
+/// The best `k` of a stream of scored items, in [`top_k_row`]'s order: a heap of `k` whose top
+/// is the worst kept.
+pub(crate) struct TopK {
+    k: usize,
+    heap: std::collections::BinaryHeap<Worst>,
+}
+
+impl TopK {
+    pub(crate) fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Whether `(item, score)` would be kept if offered now.
+    #[inline]
+    pub(crate) fn admits(&self, item: u32, score: f32) -> bool {
+        self.heap.len() < self.k || self.heap.peek().is_some_and(|w| Worst((item, score)) < *w)
+    }
+
+    /// Keeps `(item, score)` when it ranks among the best `k` offered so far.
+    #[inline]
+    pub(crate) fn offer(&mut self, item: u32, score: f32) {
+        let candidate = Worst((item, score));
+        if self.heap.len() < self.k {
+            self.heap.push(candidate);
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && candidate < *worst
+        {
+            *worst = candidate;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// The kept items, best first.
+    pub(crate) fn into_sorted(self) -> Vec<Scored> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|w| w.0)
+            .collect()
+    }
+}
+
 /// The best `k` of items `0..n` scored by `score`, skipping the items in `seen` (sorted), in
 /// [`top_k_row`]'s order, without holding every score: one pass with a heap of `k`, which is
 /// what a server's small queries over a large catalogue need.
@@ -60,23 +108,16 @@ pub fn top_k_streamed(
     score: impl Fn(usize) -> f32,
 ) -> Vec<Scored> {
     debug_assert!(seen.is_sorted());
-    let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+    let mut best = TopK::new(k);
     let mut next_seen = seen.iter().peekable();
     for i in 0..n {
         while next_seen.next_if(|&&s| (s as usize) < i).is_some() {}
         if next_seen.peek().is_some_and(|&&s| s as usize == i) {
             continue;
         }
-        let candidate = Worst((i as u32, score(i)));
-        if heap.len() < k {
-            heap.push(candidate);
-        } else if let Some(mut worst) = heap.peek_mut()
-            && candidate < *worst
-        {
-            *worst = candidate;
-        }
+        best.offer(i as u32, score(i));
     }
-    heap.into_sorted_vec().into_iter().map(|w| w.0).collect()
+    best.into_sorted()
 }
 
 /// The best `k` items of one row of `n_items` scores, skipping the items in `seen` (sorted or

@@ -34,7 +34,7 @@ pub use self::softmax::row_lse;
 /// it use eight lanes; as compiled for the baseline otherwise. Burn's CPU kernels choose their
 /// instructions at run time the same way.
 #[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]

@@ -1,31 +1,20 @@
-//! Approximate nearest neighbours over item vectors: an HNSW graph (Malkov & Yashunin, "Efficient
-//! and robust approximate nearest neighbor search using Hierarchical Navigable Small World
-//! graphs", TPAMI 2020) built by the `instant-distance` crate, for maximum inner product search
-//! (what factorised models rank by) and for cosine similarity (what `similar` ranks by).
+//! An HNSW graph (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search
+//! using Hierarchical Navigable Small World graphs", TPAMI 2020) built by the `instant-distance`
+//! crate.
 //!
 //! The graph is built and searched with the negative inner product itself as its dissimilarity
 //! (ip-NSW: Morozov & Babenko, "Non-metric similarity graphs for maximum inner product search",
 //! NeurIPS 2018). HNSW's greedy search and neighbour selection only compare dissimilarities, so
 //! they need no metric; on item vectors of varied norms this finds far more of the true top 10
-//! for the same work than the usual reduction to Euclidean distance with one extra dimension
-//! (`cargo xtask bench --suite ann` measures it). Cosine similarity is the same search over unit
-//! vectors.
-//!
-//! An index is saved in a run directory as `index.bin` ([`INDEX_FILE`]).
-
-use std::path::Path;
+//! for the same work than the usual reduction to Euclidean distance with one extra dimension.
+//! Cosine similarity is the same search over unit vectors.
 
 use instant_distance::{Builder, HnswMap, Search};
 use serde::{Deserialize, Serialize};
 
+use super::{Measure, as_point};
 use crate::error::{Result, TrainError};
 use crate::topk::{Scored, Vectors, dot};
-
-/// The index file of a run directory.
-pub const INDEX_FILE: &str = "index.bin";
-
-/// Format version of [`INDEX_FILE`] (2: graphs of inner products; 1 held Euclidean graphs).
-const VERSION: u32 = 2;
 
 /// A point of the graph: a vector; the larger the inner product of two points, the nearer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,13 +46,6 @@ impl Default for HnswParams {
     }
 }
 
-/// What a graph's distances rank by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Measure {
-    InnerProduct,
-    Cosine,
-}
-
 /// An HNSW graph over the items of one matrix of vectors.
 #[derive(Serialize, Deserialize)]
 pub struct Hnsw {
@@ -79,23 +61,6 @@ impl std::fmt::Debug for Hnsw {
             .field("dim", &self.dim)
             .field("n", &self.map.values.len())
             .finish()
-    }
-}
-
-fn norm(v: &[f32]) -> f32 {
-    v.iter().map(|x| x * x).sum::<f32>().sqrt()
-}
-
-/// A vector as a point of a graph for `measure`: itself, or its unit vector for cosine.
-fn as_point(v: &[f32], measure: Measure) -> Box<[f32]> {
-    match measure {
-        Measure::InnerProduct => v.into(),
-        Measure::Cosine => {
-            let n = norm(v);
-            v.iter()
-                .map(|x| if n > 0.0 { x / n } else { 0.0 })
-                .collect()
-        }
     }
 }
 
@@ -194,95 +159,10 @@ impl Hnsw {
     }
 }
 
-/// The indexes of a run: inner product over its retrieval vectors (recommendations) and cosine
-/// over its item vectors (similar items), each when the model has them.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RunIndex {
-    version: u32,
-    pub n_items: usize,
-    pub params: HnswParams,
-    pub inner_product: Option<Hnsw>,
-    pub cosine: Option<Hnsw>,
-}
-
-impl RunIndex {
-    pub fn new(
-        n_items: usize,
-        params: HnswParams,
-        inner_product: Option<Hnsw>,
-        cosine: Option<Hnsw>,
-    ) -> Self {
-        Self {
-            version: VERSION,
-            n_items,
-            params,
-            inner_product,
-            cosine,
-        }
-    }
-
-    /// Writes the index into `run_dir` (atomically).
-    pub fn save(&self, run_dir: &Path) -> Result<()> {
-        let path = run_dir.join(INDEX_FILE);
-        let bytes = postcard::to_stdvec(self).map_err(|e| TrainError::format(&path, e))?;
-        Ok(recsys_data::io::write_atomic(&path, &bytes)?)
-    }
-
-    /// The index of `run_dir`, `None` when it has none; an error when it is unreadable or was
-    /// built for another catalogue size.
-    pub fn load(run_dir: &Path, n_items: usize) -> Result<Option<Self>> {
-        let path = run_dir.join(INDEX_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(TrainError::io(&path, e)),
-        };
-        let index: RunIndex = postcard::from_bytes(&bytes).map_err(|e| {
-            TrainError::format(
-                &path,
-                format!("not an index of this version ({e}); rebuild it with `recsys index`"),
-            )
-        })?;
-        if index.version != VERSION {
-            return Err(TrainError::format(
-                &path,
-                format!(
-                    "index version {} (expected {VERSION}); rebuild it with `recsys index`",
-                    index.version
-                ),
-            ));
-        }
-        if index.n_items != n_items {
-            return Err(TrainError::format(
-                &path,
-                format!(
-                    "built for {} items, the run has {n_items}; rebuild it with `recsys index`",
-                    index.n_items
-                ),
-            ));
-        }
-        Ok(Some(index))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::{exact, random_vectors};
     use super::*;
-    use crate::topk::top_k_row;
-
-    fn random_vectors(n: usize, dim: usize, seed: u64) -> Vectors {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let values = (0..n * dim)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect();
-        Vectors { values, n, dim }
-    }
-
-    fn exact(items: &Vectors, q: &[f32], k: usize, skip: &[u32]) -> Vec<u32> {
-        let scores: Vec<f32> = (0..items.n).map(|i| dot(items.row(i), q)).collect();
-        top_k_row(&scores, k, skip).iter().map(|s| s.0).collect()
-    }
 
     #[test]
     fn inner_product_search_finds_the_exact_top_k() {
@@ -337,32 +217,5 @@ mod tests {
         index.set_ef_search(40).unwrap();
         assert_eq!(index.candidates(q, &mut Search::default()).count(), 40);
         assert_eq!(top5(&index).unwrap().len(), 5);
-    }
-
-    #[test]
-    fn saved_index_reads_back_and_checks_its_catalogue() {
-        let items = random_vectors(300, 4, 3);
-        let dir = tempfile::tempdir().unwrap();
-        let ip = Hnsw::build(&items, Measure::InnerProduct, HnswParams::default());
-        RunIndex::new(300, HnswParams::default(), Some(ip), None)
-            .save(dir.path())
-            .unwrap();
-        let back = RunIndex::load(dir.path(), 300).unwrap().unwrap();
-        let q = items.row(0);
-        let a = back
-            .inner_product
-            .as_ref()
-            .unwrap()
-            .search(q, 5, |_| false, |i| dot(items.row(i as usize), q))
-            .unwrap();
-        assert_eq!(a.len(), 5);
-        assert!(back.cosine.is_none());
-        let err = RunIndex::load(dir.path(), 301).unwrap_err().to_string();
-        assert!(err.contains("built for 300 items"), "{err}");
-        assert!(
-            RunIndex::load(tempfile::tempdir().unwrap().path(), 1)
-                .unwrap()
-                .is_none()
-        );
     }
 }
