@@ -227,9 +227,41 @@ pub(crate) mod test_util {
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::random_vectors;
+    use super::test_util::{exact, random_vectors};
     use super::*;
     use crate::topk::dot;
+
+    #[test]
+    fn inner_product_search_finds_the_exact_top_k() {
+        let items = random_vectors(2000, 8, 1);
+        let queries = random_vectors(50, 8, 2);
+        for method in [Method::Ivf, Method::Hnsw] {
+            let params = IndexParams {
+                method,
+                ..IndexParams::default()
+            };
+            let index = ItemIndex::build(&items, Measure::InnerProduct, &params);
+            let mut hits = 0;
+            for u in 0..queries.n {
+                let q = queries.row(u);
+                let skip = [0u32, 5, 7];
+                let got = index
+                    .search(
+                        q,
+                        10,
+                        |i| skip.contains(&i),
+                        |i| dot(items.row(i as usize), q),
+                    )
+                    .unwrap();
+                assert!(got.iter().all(|(i, _)| !skip.contains(i)));
+                assert!(got.windows(2).all(|w| w[0].1 >= w[1].1));
+                let want = exact(&items, q, 10, &skip);
+                hits += got.iter().filter(|(i, _)| want.contains(i)).count();
+            }
+            let recall = hits as f64 / (10 * queries.n) as f64;
+            assert!(recall >= 0.95, "{method:?}: recall@10 {recall}");
+        }
+    }
 
     #[test]
     fn saved_index_reads_back_and_checks_its_catalogue() {
