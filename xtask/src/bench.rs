@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// `synthetic:100k`); `synthetic:20m` serves a catalogue of ML-20M's shape.
     #[arg(long)]
     serve_data: Option<String>,
+    /// Serve suite: serve through an index of this kind (ivf, hnsw; built into the run first)
+    /// instead of exact top-K.
+    #[arg(long)]
+    serve_index: Option<String>,
     /// Synthetic scale for the load suite: 100k, 1m or 20m.
     #[arg(long, default_value = "20m")]
     scale: String,
@@ -122,6 +126,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .unwrap_or_else(crate::serve_bench::serve_data),
             &args.data_dir,
             &crate::serve_bench::LoadPlan {
+                index: match args.serve_index.as_deref() {
+                    None | Some("none") => None,
+                    Some("ivf") => Some(recsys_train::ann::Method::Ivf),
+                    Some("hnsw") => Some(recsys_train::ann::Method::Hnsw),
+                    Some(other) => bail!("unknown --serve-index {other:?}: expected ivf or hnsw"),
+                },
                 requests: args.requests,
                 concurrency: args.concurrency,
                 time_limit: std::time::Duration::from_secs(args.time_limit),

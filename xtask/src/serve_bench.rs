@@ -196,6 +196,8 @@ fn ann_catalogue(
 
 /// What the load generator is asked.
 pub struct LoadPlan {
+    /// The index the run is served with (`None`: exact top-K).
+    pub index: Option<Method>,
     pub requests: usize,
     pub concurrency: usize,
     pub time_limit: Duration,
@@ -217,6 +219,31 @@ pub fn serve_suite(data: &str, work: &Path, plan: &LoadPlan) -> Result<Value> {
             run_dir.display()
         );
         train_mf(data, &run_dir)?;
+    }
+    let index_path = run_dir.join(recsys_train::ann::INDEX_FILE);
+    match plan.index {
+        None if index_path.exists() => std::fs::remove_file(&index_path)?,
+        None => {}
+        Some(method) => {
+            let run = recsys_train::load_run(
+                &run_dir,
+                recsys_train::Checkpoint::Best,
+                Some((recsys_train::BackendKind::Flex, 0)),
+            )?;
+            let r = recsys_train::retrieval::Retrieval::new(&run).context("MF retrieves")?;
+            let params = IndexParams {
+                method,
+                ..IndexParams::default()
+            };
+            let started = Instant::now();
+            let ip = ItemIndex::build(&r.items, Measure::InnerProduct, &params);
+            eprintln!(
+                "serve: {method:?} index of {} items built in {:.1} s",
+                r.items.n,
+                started.elapsed().as_secs_f64()
+            );
+            recsys_train::ann::RunIndex::new(r.items.n, params, Some(ip), None).save(&run_dir)?;
+        }
     }
     let config = recsys_serve::ServeConfig {
         runs: vec![("mf".into(), run_dir.clone())],
@@ -240,6 +267,7 @@ pub fn serve_suite(data: &str, work: &Path, plan: &LoadPlan) -> Result<Value> {
     server.stop()?;
     let mut out = result;
     out["n_items"] = json!(n_items);
+    out["index"] = json!(plan.index);
     out["loadavg_before"] = json!(load.trim());
     out["suite"] = json!("serve");
     Ok(out)
