@@ -225,7 +225,7 @@ fn recommend_agrees_with_the_loaded_run_and_excludes_seen_items() {
     // Scores are the model's as shown to users: LoadedRun::score of the pairs, clamped to the
     // rating scale.
     let items_idx: Vec<u32> = want.iter().map(|w| w.0).collect();
-    let scores = run.score(&vec![u; 5], &items_idx);
+    let scores = run.score(&[u; 5], &items_idx);
     for (r, s) in v["recommendations"].as_array().unwrap().iter().zip(&scores) {
         assert!(
             (r["score"].as_f64().unwrap() - run.shown_score(*s) as f64).abs() < 1e-4,

@@ -176,6 +176,33 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+fn train_rows_seeds() -> Vec<Vec<u8>> {
+    let data = recsys_data::Interactions::new(
+        vec![0, 1, 2, 2],
+        vec![1, 0, 2, 3],
+        vec![4.0, 3.5, 1.0, 5.0],
+        None,
+        3,
+        4,
+    )
+    .expect("rows");
+    let run = run_dir(&[]);
+    run.write_train_rows(&data).expect("rows written");
+    vec![std::fs::read(run.path().join(crate::run_dir::TRAIN_ROWS_FILE)).expect("rows")]
+}
+
+fn bpk_seeds() -> Vec<Vec<u8>> {
+    let config = small_mf();
+    let device = cpu();
+    let run = run_dir(&[]);
+    with_family!(&config.model, F, c => {
+        let model = c.init(&device).expect("small model");
+        run.publish_weights(&model).expect("weights written");
+    });
+    let path = run.model_path(Checkpoint::Last).expect("published weights");
+    vec![std::fs::read(path).expect("weights")]
+}
+
 #[cfg(test)]
 mod reach {
     use super::*;
@@ -215,31 +242,4 @@ mod reach {
         let err = run.read_train_rows((3, 5)).unwrap_err().to_string();
         assert!(err.contains("3 users and 4 items"), "{err}");
     }
-}
-
-fn train_rows_seeds() -> Vec<Vec<u8>> {
-    let data = recsys_data::Interactions::new(
-        vec![0, 1, 2, 2],
-        vec![1, 0, 2, 3],
-        vec![4.0, 3.5, 1.0, 5.0],
-        None,
-        3,
-        4,
-    )
-    .expect("rows");
-    let run = run_dir(&[]);
-    run.write_train_rows(&data).expect("rows written");
-    vec![std::fs::read(run.path().join(crate::run_dir::TRAIN_ROWS_FILE)).expect("rows")]
-}
-
-fn bpk_seeds() -> Vec<Vec<u8>> {
-    let config = small_mf();
-    let device = cpu();
-    let run = run_dir(&[]);
-    with_family!(&config.model, F, c => {
-        let model = c.init(&device).expect("small model");
-        run.publish_weights(&model).expect("weights written");
-    });
-    let path = run.model_path(Checkpoint::Last).expect("published weights");
-    vec![std::fs::read(path).expect("weights")]
 }

@@ -282,7 +282,7 @@ mod tests {
             let filled = |shape: [usize; 2], seed: usize, sparse: bool| {
                 let v: Vec<f32> = (0..shape[0] * shape[1])
                     .map(|k| {
-                        if sparse && (k * 31 + seed) % 23 != 0 {
+                        if sparse && !(k * 31 + seed).is_multiple_of(23) {
                             0.0
                         } else {
                             ((k * 7919 + seed * 104_729) % 2003) as f32 / 1001.0 - 1.0
