@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use recsys::data::SplitKind;
 use recsys::models::MfConfig;
 use recsys::serve::{Limits, LoadOptions, ServeConfig, Spawned};
-use recsys::train::ann::{IndexParams, ItemIndex, IvfParams, Measure, Method, RunIndex};
+use recsys::train::ann::{IndexParams, IvfParams, Method, RunIndex};
 use recsys::train::retrieval::Retrieval;
 use recsys::train::{
     BackendKind, Checkpoint, DataRecipe, ModelConfig, OptimizerConfig, RunConfig, TrainConfig,
@@ -477,7 +477,6 @@ fn an_index_serves_the_same_recommendations() {
     let run_dir = dir.path().join("mf");
     train_fixture_run(data, &run_dir, 1);
     let run = load_run(&run_dir, Checkpoint::Best, Some((BackendKind::Flex, 0))).unwrap();
-    let r = Retrieval::new(&run).unwrap();
     let mut exact_cfg = config(vec![("mf".into(), run_dir.clone())]);
     exact_cfg.load.exact = true;
     let e = recsys::serve::spawn(&exact_cfg).unwrap();
@@ -491,13 +490,8 @@ fn an_index_serves_the_same_recommendations() {
             },
             ..IndexParams::default()
         };
-        let ip = ItemIndex::build(&r.items, Measure::InnerProduct, &params);
-        let cos = ItemIndex::build(
-            &recsys::train::topk::item_vectors(&run).unwrap(),
-            Measure::Cosine,
-            &params,
-        );
-        RunIndex::new(N_ITEMS, params, Some(ip), Some(cos))
+        RunIndex::build(&run, params)
+            .unwrap()
             .save(&run_dir)
             .unwrap();
         let s = recsys::serve::spawn(&config(vec![("mf".into(), run_dir.clone())])).unwrap();

@@ -128,9 +128,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             &crate::serve_bench::LoadPlan {
                 index: match args.serve_index.as_deref() {
                     None | Some("none") => None,
-                    Some("ivf") => Some(recsys_train::ann::Method::Ivf),
-                    Some("hnsw") => Some(recsys_train::ann::Method::Hnsw),
-                    Some(other) => bail!("unknown --serve-index {other:?}: expected ivf or hnsw"),
+                    Some(name) => Some(crate::serve_bench::index_method(name)?),
                 },
                 requests: args.requests,
                 concurrency: args.concurrency,

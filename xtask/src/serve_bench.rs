@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recsys_train::ann::{HnswParams, IndexParams, ItemIndex, IvfParams, Measure, Method};
+use recsys_train::ann::{HnswParams, IndexParams, ItemIndex, IvfParams, Measure, Method, RunIndex};
 use recsys_train::topk::{Vectors, dot, top_k_streamed};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,6 +31,15 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vectors {
         values.extend(c.iter().map(|x| (x + 0.7 * normal()) * scale));
     }
     Vectors { values, n, dim }
+}
+
+/// The index kind named `name` (`ivf`, `hnsw`).
+pub fn index_method(name: &str) -> Result<Method> {
+    match name {
+        "ivf" => Ok(Method::Ivf),
+        "hnsw" => Ok(Method::Hnsw),
+        other => bail!("unknown index method {other:?}: expected ivf or hnsw"),
+    }
 }
 
 /// What the ann suite measures.
@@ -135,11 +144,7 @@ fn ann_catalogue(
         // One index per catalogue: neither the lists nor the graph depend on the setting
         // searched with.
         let params = IndexParams {
-            method: match method.as_str() {
-                "ivf" => Method::Ivf,
-                "hnsw" => Method::Hnsw,
-                other => bail!("unknown index method {other:?}: expected ivf or hnsw"),
-            },
+            method: index_method(method)?,
             hnsw: HnswParams {
                 ef_construction: 100,
                 ef_search: plan.ef.first().copied().unwrap_or(100),
@@ -230,19 +235,18 @@ pub fn serve_suite(data: &str, work: &Path, plan: &LoadPlan) -> Result<Value> {
                 recsys_train::Checkpoint::Best,
                 Some((recsys_train::BackendKind::Flex, 0)),
             )?;
-            let r = recsys_train::retrieval::Retrieval::new(&run).context("MF retrieves")?;
             let params = IndexParams {
                 method,
                 ..IndexParams::default()
             };
             let started = Instant::now();
-            let ip = ItemIndex::build(&r.items, Measure::InnerProduct, &params);
+            let index = RunIndex::build(&run, params)?;
             eprintln!(
                 "serve: {method:?} index of {} items built in {:.1} s",
-                r.items.n,
+                index.n_items,
                 started.elapsed().as_secs_f64()
             );
-            recsys_train::ann::RunIndex::new(r.items.n, params, Some(ip), None).save(&run_dir)?;
+            index.save(&run_dir)?;
         }
     }
     let config = recsys_serve::ServeConfig {

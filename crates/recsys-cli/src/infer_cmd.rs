@@ -243,20 +243,26 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
     } else {
         Retrieval::with_index_of(&run, &args.run.run)?.filter(|r| r.has_index())
     };
-    let list = match &indexed {
-        Some(r) => {
-            let mut skip: Vec<u32> = if args.exclude_seen {
-                own_items.to_vec()
-            } else {
-                Vec::new()
-            };
-            skip.sort_unstable();
-            let scored = r.top_k(r.user(u), k, &skip, false);
-            scored
-                .into_iter()
-                .map(|(i, s)| (i, run.shown_score(s)))
-                .collect()
-        }
+    let found = indexed.as_ref().and_then(|r| {
+        let mut skip: Vec<u32> = if args.exclude_seen {
+            own_items.to_vec()
+        } else {
+            Vec::new()
+        };
+        skip.sort_unstable();
+        r.indexed_top_k(r.user(u), k, &skip)
+    });
+    // The index that answered (none when the run has none, or its candidates ran out).
+    let searched = found
+        .as_ref()
+        .and(indexed.as_ref())
+        .and_then(|r| r.index.as_ref())
+        .map(|i| i.params.method);
+    let list = match found {
+        Some(scored) => scored
+            .into_iter()
+            .map(|(i, s)| (i, run.shown_score(s)))
+            .collect(),
         None => topk::recommend(&run, &[u], k, seen).remove(0),
     };
     // The user's own highest-rated known items (rating desc, then item index).
@@ -285,7 +291,7 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
             json!({"run_dir": args.run.run.display().to_string(),
                    "model": run.config.model.family(), "user": raw_user, "k": k,
                    "exclude_seen": args.exclude_seen, "n_known_items": own_items.len(),
-                   "index": indexed.as_ref().and_then(|r| r.index.as_ref()).map(|i| i.params.method),
+                   "index": searched,
                    "recommendations": recs, "top_rated": top})
         );
         return Ok(());

@@ -8,10 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use recsys_serve::{ADMIN_TOKEN_ENV, Limits, LoadOptions, ServeConfig};
 use recsys_train::ann::{
-    HnswParams, INDEX_FILE, IndexParams, ItemIndex, IvfParams, Measure, Method, RunIndex,
+    HnswParams, INDEX_FILE, IndexParams, ItemIndex, IvfParams, Method, RunIndex,
 };
-use recsys_train::retrieval::Retrieval;
-use recsys_train::{Checkpoint, load_run, topk};
+use recsys_train::{Checkpoint, load_run};
 use serde_json::json;
 
 use crate::args::BackendArgs;
@@ -146,24 +145,14 @@ pub fn index(args: IndexArgs) -> Result<()> {
         },
     };
     let started = Instant::now();
-    let inner_product =
-        Retrieval::new(&run).map(|r| ItemIndex::build(&r.items, Measure::InnerProduct, &params));
-    let cosine = topk::item_vectors(&run)
-        .ok()
-        .map(|v| ItemIndex::build(&v, Measure::Cosine, &params));
-    if inner_product.is_none() && cosine.is_none() {
-        bail!(
-            "model {} learns no item vectors to index",
-            run.config.model.name()
-        );
-    }
-    let n_items = run.n_items();
-    let (ip, cos) = (inner_product.is_some(), cosine.is_some());
-    let (lists, probes) = match inner_product.as_ref().or(cosine.as_ref()) {
+    let index = RunIndex::build(&run, params)?;
+    let n_items = index.n_items;
+    let (ip, cos) = (index.inner_product.is_some(), index.cosine.is_some());
+    let (lists, probes) = match index.inner_product.as_ref().or(index.cosine.as_ref()) {
         Some(ItemIndex::Ivf(i)) => (Some(i.lists()), Some(i.probes())),
         _ => (None, None),
     };
-    RunIndex::new(n_items, params, inner_product, cosine).save(&args.run)?;
+    index.save(&args.run)?;
     let seconds = started.elapsed().as_secs_f64();
     let path = args.run.join(INDEX_FILE);
     if args.json {

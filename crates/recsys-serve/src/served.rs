@@ -106,6 +106,13 @@ impl ServedRun {
     /// What `/v1/models` says of this run.
     pub fn describe(&self) -> Value {
         let c = &self.run.config;
+        // The kind of index top-K goes through (none with `--exact`).
+        let index_method = self
+            .retrieval
+            .as_ref()
+            .filter(|r| r.has_index() && !self.exact)
+            .and_then(|r| r.index.as_ref())
+            .map(|i| i.params.method);
         json!({
             "name": self.name,
             "run_dir": self.dir.display().to_string(),
@@ -120,13 +127,8 @@ impl ServedRun {
             "fold_in": self.can_fold_in,
             "cold_start": if self.can_fold_in { "fold_in" } else { "popular" },
             "similar": self.item_vectors.is_some(),
-            "index": self.retrieval.as_ref().is_some_and(|r| r.has_index()) && !self.exact,
-            "index_method": self
-                .retrieval
-                .as_ref()
-                .and_then(|r| r.index.as_ref())
-                .filter(|_| !self.exact)
-                .map(|i| i.params.method),
+            "index": index_method.is_some(),
+            "index_method": index_method,
         })
     }
 

@@ -67,14 +67,22 @@ impl Retrieval {
         self.link.apply(dot(user, self.items.row(item as usize)))
     }
 
+    /// [`Retrieval::top_k`] through the run's index, `None` when it has none or the index runs
+    /// out of candidates after skipping `seen` (sorted).
+    pub fn indexed_top_k(&self, user: &[f32], k: usize, seen: &[u32]) -> Option<Vec<Scored>> {
+        let index = self.index.as_ref()?.inner_product.as_ref()?;
+        index.search(
+            user,
+            k,
+            |i| seen.binary_search(&i).is_ok(),
+            |i| self.score(user, i),
+        )
+    }
+
     /// The best `k` items for a user of vector `user`, skipping `seen` (sorted), best first;
     /// through the index unless `exact` (or the index runs out of candidates after skipping).
     pub fn top_k(&self, user: &[f32], k: usize, seen: &[u32], exact: bool) -> Vec<Scored> {
-        let skip = |i: u32| seen.binary_search(&i).is_ok();
-        if !exact
-            && let Some(graph) = self.index.as_ref().and_then(|i| i.inner_product.as_ref())
-            && let Some(found) = graph.search(user, k, skip, |i| self.score(user, i))
-        {
+        if !exact && let Some(found) = self.indexed_top_k(user, k, seen) {
             return found;
         }
         let mut out = top_k_streamed(self.items.n, k, seen, |i| dot(user, self.items.row(i)));

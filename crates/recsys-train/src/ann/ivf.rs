@@ -13,6 +13,8 @@
 //! Scanning reads whole lists in order, so the memory traffic is sequential; a brute-force pass
 //! reads every item the same way, and the index reads the fraction of them that its lists hold.
 
+use std::borrow::Cow;
+
 use gemm::Parallelism;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -22,7 +24,7 @@ use recsys_models::fused::simd;
 use serde::{Deserialize, Serialize};
 
 use super::{Measure, as_point, norm};
-use crate::topk::{Scored, TopK, Vectors, dot, rank_order};
+use crate::topk::{Scored, TopK, Vectors, dot, rank_order, top_k_row};
 
 /// The weight of a list's radius in its rank (`α` in the module's description), measured with
 /// `cargo xtask bench --suite ann` (the share of the exact top 10 found, the same lists scanned):
@@ -116,8 +118,8 @@ impl Ivf {
     /// Builds the inverted file of `items` for `measure` (k-means on all cores).
     pub fn build(items: &Vectors, measure: Measure, params: IvfParams) -> Self {
         let (n, dim) = (items.n, items.dim);
-        let points: Vec<f32> = match measure {
-            Measure::InnerProduct => items.values.clone(),
+        let points: Cow<'_, [f32]> = match measure {
+            Measure::InnerProduct => Cow::Borrowed(&items.values),
             Measure::Cosine => (0..n)
                 .flat_map(|k| as_point(items.row(k), measure))
                 .collect(),
@@ -204,27 +206,16 @@ impl Ivf {
     }
 
     /// The `probes` lists ranked best for `q` (a point of the index), best first.
-    fn probed(&self, q: &[f32]) -> Vec<usize> {
+    fn probed(&self, q: &[f32]) -> Vec<Scored> {
         let qn = norm(q);
-        let mut ranked: Vec<(f32, usize)> = simd(|| {
+        let ranks: Vec<f32> = simd(|| {
             self.centroids
                 .chunks_exact(self.dim.max(1))
                 .zip(&self.radii)
-                .enumerate()
-                .map(|(l, (c, r))| (dot(q, c) + RADIUS_WEIGHT * qn * r, l))
+                .map(|(c, r)| dot(q, c) + RADIUS_WEIGHT * qn * r)
                 .collect()
         });
-        let by_rank = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        let p = self.probes.min(ranked.len());
-        if p == 0 {
-            return Vec::new();
-        }
-        if p < ranked.len() {
-            ranked.select_nth_unstable_by(p - 1, by_rank);
-            ranked.truncate(p);
-        }
-        ranked.sort_unstable_by(by_rank);
-        ranked.into_iter().map(|(_, l)| l).collect()
+        top_k_row(&ranks, self.probes, &[])
     }
 
     /// [`super::ItemIndex::search`]: `None` when the scanned lists hold fewer than `k` items
@@ -244,8 +235,11 @@ impl Ivf {
         let q = as_point(query, self.measure);
         let mut best = TopK::new(k);
         simd(|| {
-            for l in self.probed(&q) {
-                let (a, b) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
+            for (l, _) in self.probed(&q) {
+                let (a, b) = (
+                    self.offsets[l as usize] as usize,
+                    self.offsets[l as usize + 1] as usize,
+                );
                 let rows = self.vectors[a * self.dim..b * self.dim].chunks_exact(self.dim.max(1));
                 for (&item, v) in self.ids[a..b].iter().zip(rows) {
                     let s = dot(&q, v);
@@ -396,7 +390,7 @@ mod tests {
                 };
                 let got = index.search(q, 12, |i| i == u as u32, score).unwrap();
                 let scores: Vec<f32> = (0..700).map(score).collect();
-                let want = crate::topk::top_k_row(&scores, 12, &[u as u32]);
+                let want = top_k_row(&scores, 12, &[u as u32]);
                 let ids = |v: &[Scored]| v.iter().map(|s| s.0).collect::<Vec<_>>();
                 assert_eq!(ids(&got), ids(&want), "{measure:?}, query {u}");
             }

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use self::hnsw::{Hnsw, HnswParams};
 pub use self::ivf::{Ivf, IvfParams};
 use crate::error::{Result, TrainError};
+use crate::loaded::LoadedRun;
+use crate::retrieval::Retrieval;
 use crate::topk::{Scored, Vectors};
 
 /// The index file of a run directory.
@@ -156,6 +158,23 @@ impl RunIndex {
             inner_product,
             cosine,
         }
+    }
+
+    /// The indexes of `run` with `params`: inner product over its retrieval vectors, cosine over
+    /// its item vectors, each when the model has them; an error when it has neither.
+    pub fn build(run: &LoadedRun, params: IndexParams) -> Result<Self> {
+        let inner_product =
+            Retrieval::new(run).map(|r| ItemIndex::build(&r.items, Measure::InnerProduct, &params));
+        let cosine = crate::topk::item_vectors(run)
+            .ok()
+            .map(|v| ItemIndex::build(&v, Measure::Cosine, &params));
+        if inner_product.is_none() && cosine.is_none() {
+            return Err(TrainError::Config(format!(
+                "model {} learns no item vectors to index",
+                run.config.model.name()
+            )));
+        }
+        Ok(Self::new(run.n_items(), params, inner_product, cosine))
     }
 
     /// Writes the index into `run_dir` (atomically).
